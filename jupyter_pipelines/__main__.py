@@ -1,0 +1,4 @@
+"""``python -m jupyter_pipelines``: the command line."""
+from .cli import main
+
+raise SystemExit(main())

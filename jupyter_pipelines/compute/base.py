@@ -1,0 +1,54 @@
+"""The compute backend interface: submit a job, hear when it starts and ends, cancel it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from ..backends import Backend, Registry
+
+
+@dataclass
+class JobSpec:
+    """One job: the runner's spec (see ``runner.job``) and the file its log goes to."""
+
+    execution: str
+    node: str
+    spec: dict[str, Any]
+    log_path: str
+
+
+@dataclass
+class JobResult:
+    status: str  # "success" | "failed" | "canceled"
+    exit_code: int | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+
+
+class JobCallbacks(Protocol):
+    def started(self, pid: int | None, pid_started: float | None) -> None:
+        """The job left the queue and runs now."""
+
+    def finished(self, result: JobResult) -> None:
+        """The job ended (also when canceled before it started)."""
+
+
+class JobHandle(Protocol):
+    def cancel(self) -> None:
+        """Stop the job: drop it from the queue, or kill everything it started."""
+
+
+class ComputeBackend(Backend):
+    """Runs jobs. ``submit`` returns at once; the backend calls back from its own threads."""
+
+    kind: ClassVar[str] = "compute"
+
+    def submit(self, job: JobSpec, callbacks: JobCallbacks) -> JobHandle:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Cancel what still runs and release the backend's resources."""
+
+
+compute_backends: Registry[ComputeBackend] = Registry("jupyter_pipelines.compute", "compute")

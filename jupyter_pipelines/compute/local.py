@@ -1,0 +1,180 @@
+"""``local``: each job in its own process on this machine, forked from a pre-warmed server.
+
+Interpreter start-up and imports are paid once by the fork server; each job is a fork of it,
+leads its own session (so cancel kills its whole tree) and writes its output straight to the
+job's log file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Client
+from typing import Any, Mapping
+
+import fsspec
+
+from ..backends import Context
+from ..fields import Field
+from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .processes import kill_tree, start_time
+
+
+class ForkServer:
+    """Client of ``runner.forkserver``: one pre-warmed process, one forked child per job."""
+
+    def __init__(self, preload: list[str]) -> None:
+        self.preload = preload
+        self.process: subprocess.Popen[bytes] | None = None
+        self.folder = ""
+        self.address = ""
+        self.authkey = os.urandom(32)
+        self.lock = threading.Lock()
+
+    def _ensure_running(self) -> None:
+        with self.lock:
+            if self.process is not None and self.process.poll() is None:
+                return
+            self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-")
+            self.address = os.path.join(self.folder, "forkserver")
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_pipelines.runner.forkserver", self.address, *self.preload],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.write(self.authkey.hex().encode() + b"\n")
+            self.process.stdin.flush()
+            if self.process.stdout.readline().strip() != b"ready":
+                raise RuntimeError("the job fork server did not start")
+
+    def connect(self) -> Any:
+        self._ensure_running()
+        return Client(self.address, family="AF_UNIX", authkey=self.authkey)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.process is not None:
+                if self.process.stdin:
+                    self.process.stdin.close()
+                self.process.wait(timeout=10)
+                self.process = None
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class LocalJob:
+    def __init__(self, backend: LocalCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
+        self.backend = backend
+        self.job = job
+        self.callbacks = callbacks
+        self.canceled = False
+        self.pid: int | None = None
+        self.future: Future[None] | None = None
+
+    def cancel(self) -> None:
+        self.canceled = True
+        if self.future is not None and self.future.cancel():
+            self.callbacks.finished(JobResult("canceled"))
+        elif self.pid is not None:
+            kill_tree(self.pid)
+
+    def run(self) -> None:
+        if self.canceled:
+            self.callbacks.finished(JobResult("canceled"))
+            return
+        try:
+            result = self._run_process()
+        except Exception as error:  # noqa: BLE001 - the engine must always hear the end
+            result = JobResult("failed", error=f"could not start the job process: {error}")
+        self.callbacks.finished(result)
+
+    def _run_process(self) -> JobResult:
+        spec = dict(self.job.spec)
+        memory = spec["storage"]["protocol"] == "memory"
+        if memory:
+            spec["memory_files"] = _memory_inputs(spec)
+        conn = self.backend.forkserver.connect()
+        outcome: tuple[str, Any] | None = None
+        code: int | None = None
+        try:
+            kind, pid = conn.recv()
+            self.pid = pid
+            if self.canceled:
+                kill_tree(pid)
+            self.callbacks.started(pid, start_time(pid))
+            conn.send((spec, self.job.log_path))
+            while True:
+                kind, value = conn.recv()
+                if kind == "exit":
+                    code = value
+                    break
+                outcome = (kind, value)
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+        if self.canceled:
+            return JobResult("canceled", exit_code=code, error="canceled")
+        if outcome and outcome[0] == "ok":
+            if memory:
+                fs = fsspec.filesystem("memory")
+                for path, data in outcome[1].pop("memory_files", {}).items():
+                    fs.pipe_file(path, data)
+            return JobResult("success", exit_code=code, outputs=outcome[1]["outputs"])
+        if outcome:
+            return JobResult("failed", exit_code=code, **outcome[1])
+        return JobResult("failed", exit_code=code, error=_death(code))
+
+
+def _memory_inputs(spec: Mapping[str, Any]) -> dict[str, bytes]:
+    fs = fsspec.filesystem("memory")
+    paths = list(spec.get("inputs", {}).values())
+    artifact = spec.get("artifact")
+    if artifact and artifact.get("protocol") == "memory" and spec["kind"] == "input":
+        paths.append(artifact["path"])
+    return {path: fs.cat_file(path) for path in paths}
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"the job process was killed by {signal.Signals(-code).name}"
+    return f"the job process exited with code {code} without reporting a result"
+
+
+class LocalCompute(ComputeBackend):
+    name = "local"
+    title = "This machine"
+    description = "Each operation in its own process on the server's machine, in parallel up to the cores."
+    fields = (
+        Field("workers", "int", 0, "Operations run at once; 0 means the server's worker count (the cores)"),
+        Field("preload", "str", "numpy,pandas", "Modules imported once by the pre-warmed process, comma-separated"),
+    )
+
+    def __init__(self, config: Mapping[str, Any], context: Context) -> None:
+        super().__init__(config, context)
+        workers = self.config["workers"] or context.workers or os.cpu_count() or 1
+        preload = [name.strip() for name in (self.config["preload"] or "").split(",") if name.strip()]
+        self.forkserver = ForkServer(preload)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="local-job")
+        self.jobs: set[LocalJob] = set()
+
+    def submit(self, job: JobSpec, callbacks: JobCallbacks) -> LocalJob:
+        handle = LocalJob(self, job, callbacks)
+        self.jobs.add(handle)
+        handle.future = self.pool.submit(self._run, handle)
+        return handle
+
+    def _run(self, handle: LocalJob) -> None:
+        try:
+            handle.run()
+        finally:
+            self.jobs.discard(handle)
+
+    def close(self) -> None:
+        for handle in list(self.jobs):
+            handle.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.forkserver.close()

@@ -1,0 +1,171 @@
+"""One execution's run: the job state machine, failure and cancel semantics."""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..compute import ComputeBackend, JobResult, JobSpec
+from ..pipeline import Pipeline
+from ..store import Store
+from ..store.models import FINAL_JOB, now
+
+if TYPE_CHECKING:
+    from ..store import ExecutionRecord
+
+CANCEL_POLL_SECONDS = 0.5
+
+
+class _Callbacks:
+    """Routes a backend's notifications about one job to the run."""
+
+    def __init__(self, run: ExecutionRun, node: str) -> None:
+        self.run = run
+        self.node = node
+
+    def started(self, pid: int | None, pid_started: float | None) -> None:
+        self.run.store.update_job(self.run.execution_id, self.node, status="running", started=now(), pid=pid,
+                                  pid_started=pid_started)
+
+    def finished(self, result: JobResult) -> None:
+        self.run.completions.put((self.node, result))
+
+
+class ExecutionRun:
+    """Schedules the jobs of one execution on a compute backend until it ends.
+
+    Jobs whose dependencies succeeded are submitted (``queued``) and become ``running`` when
+    the backend starts them. When a job fails no new job starts, running ones finish and the
+    rest become ``skipped``. Cancel kills running jobs; everything unfinished ends ``canceled``.
+    """
+
+    def __init__(self, store: Store, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend,
+                 build_spec: Callable[[str], JobSpec], on_success: Callable[[str, JobResult], None],
+                 on_end: Callable[[ExecutionRun], None]) -> None:
+        self.store = store
+        self.execution_id = record.id
+        self.name = record.name
+        self.pipeline = pipeline
+        self.compute = compute
+        self.build_spec = build_spec
+        self.on_success = on_success
+        self.on_end = on_end
+        self.order = pipeline.topological_order()
+        self.dependencies = {node: pipeline.dependencies(node) for node in self.order}
+        self.status = {job.node: job.status for job in record.jobs}
+        self.attempts = {job.node: job.attempt for job in record.jobs}
+        self.completions: queue.Queue[tuple[str, JobResult] | None] = queue.Queue()
+        self.handles: dict[str, Any] = {}
+        self.failed: str | None = None
+        self.cancel_requested = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=f"execution-{record.name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_requested.set()
+        self.completions.put(None)
+
+    def stop(self) -> None:
+        """Leave the execution as it is (it resumes when an engine starts again on this store)."""
+        self.stopping.set()
+        self.completions.put(None)
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._loop()
+        except Exception as error:  # noqa: BLE001 - never leave an execution running silently
+            self._finish("failed", f"the engine failed while running this execution: {error}")
+        finally:
+            self.on_end(self)
+
+    def _loop(self) -> None:
+        self.store.update_execution(self.execution_id, status="running", started=now(), error=None, ended=None)
+        while True:
+            if self.stopping.is_set():
+                return
+            if self.cancel_requested.is_set():
+                return self._cancel_all()
+            if self.failed is None:
+                self._start_ready()
+            if not self.handles:
+                break
+            try:
+                item = self.completions.get(timeout=CANCEL_POLL_SECONDS)
+            except queue.Empty:
+                if self.store.execution_by_id(self.execution_id).cancel_requested:
+                    self.cancel_requested.set()
+                continue
+            if item is not None:
+                self._complete(*item)
+        if self.failed is not None:
+            self._skip_rest()
+            return self._finish("failed", self.failed)
+        self._finish("success", None)
+
+    def _ready(self) -> list[str]:
+        return [node for node in self.order
+                if self.status[node] == "pending" and all(self.status[dep] == "success" for dep in self.dependencies[node])]
+
+    def _start_ready(self) -> None:
+        for node in self._ready():
+            spec = self.build_spec(node)
+            os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
+            open(spec.log_path, "w").close()
+            self.attempts[node] += 1
+            self.status[node] = "queued"
+            self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
+                                  ended=None, exit_code=None, error=None, traceback=None, outputs=[], pid=None)
+            self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
+
+    def _complete(self, node: str, result: JobResult) -> None:
+        self.handles.pop(node, None)
+        status = result.status
+        if status == "canceled" and self.failed is not None and not self.cancel_requested.is_set():
+            status = "skipped"  # dropped from the queue because another job failed
+        if status == "success":
+            self.on_success(node, result)
+        self.status[node] = status
+        self.store.update_job(self.execution_id, node, status=status, ended=now(), exit_code=result.exit_code,
+                              error=result.error, traceback=result.traceback, outputs=result.outputs)
+        if status == "failed" and self.failed is None:
+            self.failed = f"operation {node!r} failed: {result.error}"
+            for other, handle in list(self.handles.items()):
+                if self.status[other] == "queued":
+                    handle.cancel()
+
+    def _skip_rest(self) -> None:
+        for node, status in self.status.items():
+            if status not in FINAL_JOB:
+                self.status[node] = "skipped"
+                self.store.update_job(self.execution_id, node, status="skipped")
+
+    def _cancel_all(self) -> None:
+        for handle in list(self.handles.values()):
+            handle.cancel()
+        while self.handles:
+            item = self.completions.get()
+            if item is not None:
+                node, result = item
+                self.handles.pop(node, None)
+                final = "success" if result.status == "success" else "canceled"
+                if final == "success":
+                    self.on_success(node, result)
+                self.status[node] = final
+                self.store.update_job(self.execution_id, node, status=final, ended=now(), exit_code=result.exit_code,
+                                      error=None if final == "success" else "canceled", outputs=result.outputs)
+        for node, status in self.status.items():
+            if status not in FINAL_JOB:
+                self.status[node] = "canceled"
+                self.store.update_job(self.execution_id, node, status="canceled")
+        self._finish("canceled", "canceled by the user")
+
+    def _finish(self, status: str, error: str | None) -> None:
+        self.store.update_execution(self.execution_id, status=status, ended=now(), error=error, cancel_requested=0)

@@ -1,0 +1,59 @@
+"""The body of a job process started by the local compute backend."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, Mapping
+
+from .job import JobError, run_job
+
+RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` without the runner's own frames."""
+    summary = traceback.TracebackException.from_exception(error)
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if not frame.filename.startswith(RUNNER_DIR)]
+    )
+    return "".join(summary.format())
+
+
+def failure(error: BaseException) -> dict[str, Any]:
+    """Describe a failed job: a one-line error and the user-facing traceback."""
+    if isinstance(error, JobError):
+        return {"error": str(error), "traceback": ""}
+    message = f"{type(error).__name__}: {error}".strip().rstrip(":")
+    return {"error": message, "traceback": user_traceback(error)}
+
+
+def job_child(conn: Connection) -> None:
+    """In a freshly forked child: lead a new session, send our pid, run the job, report, exit.
+
+    The request is ``(spec, log_path)``; stdout and stderr go to the log file as they are written.
+    """
+    code = 1
+    try:
+        os.setsid()
+        conn.send(("pid", os.getpid()))
+        spec, log_path = conn.recv()
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True)
+        try:
+            outcome: tuple[str, Any] = ("ok", run_job(spec))
+            code = 0
+        except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine
+            details = failure(error)
+            sys.stderr.write(details["traceback"] or details["error"] + "\n")
+            outcome = ("error", details)
+        conn.send(outcome)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

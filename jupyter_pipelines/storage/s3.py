@@ -1,0 +1,36 @@
+"""``s3``: an S3 bucket (AWS or any S3-compatible endpoint) through s3fs."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..fields import Field
+from .base import StorageBackend
+
+
+class S3Storage(StorageBackend):
+    name = "s3"
+    title = "Amazon S3 (or compatible)"
+    description = "A bucket on S3 or an S3-compatible service (MinIO, Ceph, …)."
+    fields = (
+        Field("bucket", "str", None, "Bucket name", required=True),
+        Field("prefix", "str", "pipelines", "Key prefix inside the bucket"),
+        Field("endpoint_url", "str", None, "Endpoint URL for S3-compatible services; empty for AWS"),
+        Field("region", "str", None, "Region name, e.g. us-east-1"),
+        Field("key", "str", None, "Access key id"),
+        Field("secret", "str", None, "Secret access key", secret=True),
+    )
+
+    def root(self) -> str:
+        prefix = (self.config["prefix"] or "").strip("/")
+        return f"{self.config['bucket']}/{prefix}" if prefix else self.config["bucket"]
+
+    def spec(self) -> dict[str, Any]:
+        client: dict[str, Any] = {}
+        if self.config["endpoint_url"]:
+            client["endpoint_url"] = self.config["endpoint_url"]
+        if self.config["region"]:
+            client["region_name"] = self.config["region"]
+        options: dict[str, Any] = {"client_kwargs": client, "skip_instance_cache": True}
+        if self.config["key"] or self.config["secret"]:
+            options.update(key=self.config["key"], secret=self.config["secret"])
+        return {"protocol": "s3", "options": options}

@@ -1,0 +1,173 @@
+"""Rows of the store as typed records, and their JSON form for the API."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+EXECUTION_STATUSES = ("pending", "running", "success", "failed", "canceled")
+JOB_STATUSES = ("pending", "queued", "running", "success", "failed", "canceled", "skipped")
+FINAL_EXECUTION = frozenset({"success", "failed", "canceled"})
+FINAL_JOB = frozenset({"success", "failed", "canceled", "skipped"})
+
+
+def now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start:
+        return None
+    stop = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else datetime.now(timezone.utc)
+    return round((stop - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds(), 3)
+
+
+@dataclass
+class JobRecord:
+    execution_id: int
+    node: str
+    position: int
+    kind: str
+    operation: str | None
+    status: str
+    attempt: int = 0
+    started: str | None = None
+    ended: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    traceback: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    pid: int | None = None
+    pid_started: float | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        data = dict(row)
+        data["outputs"] = json.loads(data["outputs"])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.node,
+            "operation": self.operation,
+            "kind": self.kind,
+            "status": self.status,
+            "attempt": self.attempt,
+            "started": self.started,
+            "ended": self.ended,
+            "duration": seconds_between(self.started, self.ended),
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "traceback": self.traceback,
+            "outputs": self.outputs,
+        }
+
+
+@dataclass
+class ExecutionRecord:
+    id: int
+    project: str
+    name: str
+    pipeline: str
+    status: str
+    debug: bool
+    commit_id: str
+    compute: dict[str, Any]
+    storage: dict[str, Any]
+    needs_secrets: bool
+    error: str | None
+    created: str
+    started: str | None
+    ended: str | None
+    owner: str | None
+    cancel_requested: bool
+    jobs: list[JobRecord] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ExecutionRecord:
+        data = dict(row)
+        data["compute"] = json.loads(data["compute"])
+        data["storage"] = json.loads(data["storage"])
+        for flag in ("debug", "needs_secrets", "cancel_requested"):
+            data[flag] = bool(data[flag])
+        return cls(**data)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_EXECUTION
+
+    def job(self, node: str) -> JobRecord:
+        for job in self.jobs:
+            if job.node == node:
+                return job
+        from ..errors import NotFound
+
+        raise NotFound(f"execution {self.name!r} has no operation {node!r}")
+
+    def to_dict(self, jobs: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "project": self.project,
+            "pipeline": self.pipeline,
+            "status": self.status,
+            "debug": self.debug,
+            "tag": self.name,
+            "commit": self.commit_id,
+            "created": self.created,
+            "started": self.started,
+            "ended": self.ended,
+            "duration": seconds_between(self.started, self.ended),
+            "error": self.error,
+            "compute": self.compute,
+            "storage": self.storage,
+        }
+        if jobs:
+            data["jobs"] = [job.to_dict() for job in self.jobs]
+        return data
+
+
+@dataclass
+class Event:
+    seq: int
+    execution_id: int
+    project: str
+    execution: str
+    type: str
+    data: dict[str, Any]
+    created: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Event:
+        values = dict(row)
+        values["data"] = json.loads(values["data"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "project": self.project, "execution": self.execution, "type": self.type,
+                "data": self.data, "created": self.created}
+
+
+@dataclass
+class ArtifactRecord:
+    project: str
+    name: str
+    backend: str
+    config: dict[str, Any]
+    path: str
+    type: str
+    size: int
+    created: str
+    execution: str | None = None
+    node: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ArtifactRecord:
+        values = dict(row)
+        values["config"] = json.loads(values["config"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}

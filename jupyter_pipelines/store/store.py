@@ -1,0 +1,307 @@
+"""The SQLite store (WAL). Every state change and its event are one transaction:
+state is written before it is announced."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from importlib import resources
+from typing import Any, Callable, Iterator
+
+from ..errors import NotFound
+from ..names import first_free
+from ..pipeline import Pipeline
+from .models import ArtifactRecord, Event, ExecutionRecord, JobRecord, now
+
+Listener = Callable[[list[Event]], None]
+
+
+class Store:
+    """Projects, commits, tags, executions, jobs, the event log, settings and artifacts."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._local = threading.local()
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._connection().executescript(resources.files(__package__).joinpath("schema.sql").read_text())
+        os.chmod(self.path, 0o600)
+
+    # -- connections and transactions ----------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            self._local.pending = []
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE); events it appends are announced after commit."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._local.pending = []
+            raise
+        db.execute("COMMIT")
+        events, self._local.pending = self._local.pending, []
+        if events:
+            self._announce(events)
+
+    def read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self._connection().execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- events ----------------------------------------------------------------------------------
+    def _append_event(self, db: sqlite3.Connection, execution: sqlite3.Row, kind: str, data: dict[str, Any]) -> None:
+        created = now()
+        key = (execution["id"], execution["project"], execution["name"])
+        cursor = db.execute(
+            "INSERT INTO events (execution_id, project, execution, type, data, created) VALUES (?,?,?,?,?,?)",
+            (*key, kind, json.dumps(data), created),
+        )
+        self._local.pending.append(Event(cursor.lastrowid or 0, *key, kind, data, created))
+
+    def _announce(self, events: list[Event]) -> None:
+        with self._changed:
+            self._changed.notify_all()
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(events)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(events)`` after each commit that appended events; returns an unsubscribe."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def events(self, after: int = 0, execution_id: int | None = None, limit: int = 1000) -> list[Event]:
+        if execution_id is None:
+            rows = self.read("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+        else:
+            rows = self.read("SELECT * FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                             execution_id, after, limit)
+        return [Event.from_row(row) for row in rows]
+
+    def wait_for_events(self, after: int, execution_id: int | None = None, timeout: float = 1.0) -> list[Event]:
+        """Events after ``after``, waiting up to ``timeout`` (other processes' writes are seen by polling)."""
+        deadline = timeout
+        while True:
+            found = self.events(after, execution_id)
+            if found or deadline <= 0:
+                return found
+            step = min(0.25, deadline)
+            with self._changed:
+                self._changed.wait(step)
+            deadline -= step
+
+    # -- executions and jobs ---------------------------------------------------------------------
+    def create_execution(self, pipeline: Pipeline, name: str, *, debug: bool, compute: dict[str, Any],
+                         storage: dict[str, Any], needs_secrets: bool, owner: str) -> ExecutionRecord:
+        """Commit the snapshot, reserve a unique name, create the execution, its jobs and its tag."""
+        snapshot = pipeline.to_dict()
+        commit = pipeline.digest()
+        created = now()
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO projects (name, created) VALUES (?, ?)", (pipeline.project, created))
+            db.execute(
+                "INSERT OR IGNORE INTO commits (id, project, pipeline, parent, snapshot, created) VALUES (?,?,?,?,?,?)",
+                (commit, pipeline.project, pipeline.name, self._latest_commit(db, pipeline), json.dumps(snapshot), created),
+            )
+            taken = [row[0] for row in db.execute(
+                "SELECT name FROM executions WHERE project = ? AND name LIKE ? "
+                "UNION SELECT name FROM tags WHERE project = ? AND name LIKE ?",
+                (pipeline.project, f"{name}%", pipeline.project, f"{name}%"),
+            )]
+            final_name = first_free(name, taken)
+            cursor = db.execute(
+                "INSERT INTO executions (project, name, pipeline, status, debug, commit_id, compute, storage, "
+                "needs_secrets, created, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (pipeline.project, final_name, pipeline.name, "pending", int(debug), commit, json.dumps(compute),
+                 json.dumps(storage), int(needs_secrets), created, owner),
+            )
+            execution_id = cursor.lastrowid
+            for position, node_id in enumerate(pipeline.topological_order()):
+                node = pipeline.nodes[node_id]
+                db.execute(
+                    "INSERT INTO jobs (execution_id, node, position, kind, operation, status) VALUES (?,?,?,?,?,?)",
+                    (execution_id, node_id, position, node.kind, node.operation or node.artifact, "pending"),
+                )
+            db.execute("INSERT INTO tags (project, name, commit_id, execution_id, created) VALUES (?,?,?,?,?)",
+                       (pipeline.project, final_name, commit, execution_id, created))
+            record = self._execution(db, execution_id)
+            row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            self._append_event(db, row, "execution", {"status": "pending", "pipeline": pipeline.name})
+        return record
+
+    @staticmethod
+    def _latest_commit(db: sqlite3.Connection, pipeline: Pipeline) -> str | None:
+        row = db.execute("SELECT id FROM commits WHERE project = ? AND pipeline = ? ORDER BY created DESC, rowid DESC "
+                         "LIMIT 1", (pipeline.project, pipeline.name)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _execution(db: sqlite3.Connection, execution_id: int) -> ExecutionRecord:
+        row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no execution with id {execution_id}")
+        record = ExecutionRecord.from_row(row)
+        record.jobs = [JobRecord.from_row(job) for job in
+                       db.execute("SELECT * FROM jobs WHERE execution_id = ? ORDER BY position", (execution_id,))]
+        return record
+
+    def execution_by_id(self, execution_id: int) -> ExecutionRecord:
+        return self._execution(self._connection(), execution_id)
+
+    def execution(self, project: str, name: str) -> ExecutionRecord:
+        rows = self.read("SELECT id FROM executions WHERE project = ? AND name = ?", project, name)
+        if not rows:
+            raise NotFound(f"no execution named {name!r} in project {project!r}")
+        return self.execution_by_id(rows[0][0])
+
+    def executions(self, project: str | None = None, pipeline: str | None = None,
+                   status: str | None = None) -> list[ExecutionRecord]:
+        clauses, args = [], []
+        for column, value in (("project", project), ("pipeline", pipeline), ("status", status)):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        db = self._connection()
+        rows = db.execute(f"SELECT * FROM executions {where} ORDER BY id DESC", args).fetchall()
+        records = [ExecutionRecord.from_row(row) for row in rows]
+        by_id = {record.id: record for record in records}
+        if by_id:
+            marks = ",".join("?" * len(by_id))
+            for job in db.execute(f"SELECT * FROM jobs WHERE execution_id IN ({marks}) ORDER BY position", list(by_id)):
+                by_id[job["execution_id"]].jobs.append(JobRecord.from_row(job))
+        return records
+
+    def update_execution(self, execution_id: int, event: dict[str, Any] | None = None, **values: Any) -> None:
+        """Set columns of an execution; record an ``execution`` event with the new status and ``event``."""
+        with self.transaction() as db:
+            self._set(db, "executions", "id = ?", (execution_id,), values)
+            row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            if event is not None or "status" in values:
+                data = {"status": row["status"], "pipeline": row["pipeline"], **(event or {})}
+                if row["error"] and row["status"] in ("failed", "canceled"):
+                    data.setdefault("error", row["error"])
+                self._append_event(db, row, "execution", data)
+
+    def update_job(self, execution_id: int, node: str, **values: Any) -> None:
+        """Set columns of a job and record a ``job`` event with its new state."""
+        with self.transaction() as db:
+            self._set(db, "jobs", "execution_id = ? AND node = ?", (execution_id, node), values)
+            job = JobRecord.from_row(db.execute("SELECT * FROM jobs WHERE execution_id = ? AND node = ?",
+                                                (execution_id, node)).fetchone())
+            row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            self._append_event(db, row, "job", job.to_dict())
+
+    def update_jobs(self, execution_id: int, nodes: list[str], **values: Any) -> None:
+        for node in nodes:
+            self.update_job(execution_id, node, **values)
+
+    @staticmethod
+    def _set(db: sqlite3.Connection, table: str, where: str, key: tuple[Any, ...], values: dict[str, Any]) -> None:
+        if not values:
+            return
+        columns = ", ".join(f"{column} = ?" for column in values)
+        encoded = [json.dumps(v) if isinstance(v, (dict, list)) else v for v in values.values()]
+        db.execute(f"UPDATE {table} SET {columns} WHERE {where}", (*encoded, *key))
+
+    def delete_execution(self, execution_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM tags WHERE execution_id = ?", (execution_id,))
+            db.execute("DELETE FROM events WHERE execution_id = ?", (execution_id,))
+            db.execute("DELETE FROM executions WHERE id = ?", (execution_id,))
+
+    def claim(self, execution_id: int, owner: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE executions SET owner = ? WHERE id = ?", (owner, execution_id))
+
+    # -- commits and tags ------------------------------------------------------------------------
+    def commit(self, commit_id: str) -> dict[str, Any]:
+        rows = self.read("SELECT * FROM commits WHERE id = ?", commit_id)
+        if not rows:
+            raise NotFound(f"no commit {commit_id!r}")
+        data = dict(rows[0])
+        data["snapshot"] = json.loads(data["snapshot"])
+        return data
+
+    def add_commit(self, pipeline: Pipeline, parent: str | None) -> str:
+        commit = pipeline.digest()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO commits (id, project, pipeline, parent, snapshot, created) VALUES (?,?,?,?,?,?)",
+                (commit, pipeline.project, pipeline.name, parent, pipeline.to_json(indent=None), now()),
+            )
+        return commit
+
+    def move_tag(self, project: str, name: str, commit: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE tags SET commit_id = ? WHERE project = ? AND name = ?", (commit, project, name))
+
+    def tags(self, project: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT tags.project, tags.name, tags.commit_id AS [commit], executions.name AS execution, "
+               "commits.pipeline, tags.created FROM tags JOIN commits ON commits.id = tags.commit_id "
+               "LEFT JOIN executions ON executions.id = tags.execution_id")
+        rows = self.read(sql + " WHERE tags.project = ? ORDER BY tags.created DESC, tags.rowid DESC", project) \
+            if project else self.read(sql + " ORDER BY tags.created DESC, tags.rowid DESC")
+        return [dict(row) for row in rows]
+
+    def tag(self, project: str, name: str) -> dict[str, Any]:
+        for tag in self.tags(project):
+            if tag["name"] == name:
+                return tag
+        raise NotFound(f"no tag named {name!r} in project {project!r}")
+
+    # -- settings and artifacts ------------------------------------------------------------------
+    def settings(self, project: str, pipeline: str) -> dict[str, Any]:
+        rows = self.read("SELECT data FROM settings WHERE project = ? AND pipeline = ?", project, pipeline)
+        return json.loads(rows[0][0]) if rows else {}
+
+    def save_settings(self, project: str, pipeline: str, data: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO settings (project, pipeline, data, updated) VALUES (?,?,?,?)",
+                       (project, pipeline, json.dumps(data), now()))
+
+    def save_artifact(self, artifact: ArtifactRecord) -> None:
+        values = artifact.to_dict()
+        values["config"] = json.dumps(values["config"])
+        with self.transaction() as db:
+            db.execute(f"INSERT OR REPLACE INTO artifacts ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                       list(values.values()))
+
+    def artifact(self, project: str, name: str) -> ArtifactRecord:
+        rows = self.read("SELECT * FROM artifacts WHERE project = ? AND name = ?", project, name)
+        if not rows:
+            raise NotFound(f"no artifact named {name!r} in project {project!r}; register it with Artifact.upload()")
+        return ArtifactRecord.from_row(rows[0])
+
+    def artifacts(self, project: str) -> list[ArtifactRecord]:
+        return [ArtifactRecord.from_row(row) for row in
+                self.read("SELECT * FROM artifacts WHERE project = ? ORDER BY name", project)]
