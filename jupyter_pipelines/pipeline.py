@@ -1,6 +1,7 @@
 """The pipeline model: operations, the Pipeline DAG, Input and Output artifacts, JSON form."""
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -8,7 +9,7 @@ import inspect
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from .capture import capture_source
 from .errors import BadRequest
@@ -28,6 +29,17 @@ ATTRIBUTE_TYPES: dict[str, tuple[type, ...]] = {
     "any": (object,),
 }
 _current: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar("pipeline", default=None)
+_loading: contextvars.ContextVar[bool] = contextvars.ContextVar("loading", default=False)
+
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """While a file is read for its pipelines (CLI), run/execute/export calls in it do nothing."""
+    token = _loading.set(True)
+    try:
+        yield
+    finally:
+        _loading.reset(token)
 
 
 class PipelineError(BadRequest):
@@ -407,19 +419,25 @@ class Pipeline:
     # -- running --------------------------------------------------------------------------------
     def run(self, name: str = "", *, wait: bool = False, **options: Any) -> Execution:
         """Submit an execution (to the Jupyter server, or the embedded engine) and return its handle."""
+        if _loading.get():
+            return None  # type: ignore[return-value]
         from .client import connect
 
-        execution = connect().submit(self, name=name, **options)
+        execution = connect().submit_pipeline(self, name, **options)
         return execution.wait() if wait else execution
 
     def execute(self) -> Any:
         """Show the execute dialog (a widget) for this pipeline."""
+        if _loading.get():
+            return None
         from .widgets import ExecuteDialog
 
         return ExecuteDialog(self).show()
 
     def export(self, path: str | None = None, **options: Any) -> Any:
         """Write the pipeline as a runnable zip to ``path``, or show the export dialog."""
+        if _loading.get():
+            return None
         if path is None:
             from .widgets import ExportDialog
 

@@ -154,6 +154,7 @@ class ExecutionManager:
         source = pipeline.nodes[node].inputs["data"]
         upstream = self.store.execution_by_id(record.id).job(source.node).outputs
         kind = next((out.get("type", "") for out in upstream if out["name"] == source.output), "")
+        output["type"] = kind
         self.store.save_artifact(ArtifactRecord(
             project=record.project, name=output["name"], backend=storage.name, config=storage.public_config,
             path=output["location"], type=kind, size=int(output.get("size") or 0),
@@ -301,13 +302,16 @@ class ExecutionManager:
         return clean
 
     # -- restart ----------------------------------------------------------------------------------
-    def resume(self) -> list[str]:
-        """Finish executions whose engine died; mark those that cannot be finished. Returns their names."""
+    def resume(self) -> list[tuple[str, str]]:
+        """Finish executions whose engine died; mark those that cannot be finished.
+
+        Returns the ``(project, name)`` of each execution it took over.
+        """
         resumed = []
         for record in self.store.executions():
             if record.final or record.id in self.runs or _owner_alive(record.owner):
                 continue
-            resumed.append(record.name)
+            resumed.append((record.project, record.name))
             for job in record.jobs:
                 if job.status in ("queued", "running") and is_same_process(job.pid, job.pid_started):
                     kill_tree(job.pid)  # type: ignore[arg-type]
