@@ -1,0 +1,64 @@
+"""The ``jupyter_pipelines`` server extension: configuration, the manager, routes."""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Integer, Unicode
+
+from ..client import data_dir
+from ..compute import compute_backends
+from ..engine import ExecutionManager
+from ..storage import storage_backends
+from .bridge import EventBridge
+from .handlers import routes
+
+
+class PipelinesApp(ExtensionApp):
+    """Runs pipeline executions inside the Jupyter server and serves them at ``/pipelines/api``."""
+
+    name = "jupyter_pipelines"
+
+    data_dir = Unicode("", config=True,
+                       help="Folder of the store (SQLite), logs and exports. Default: $JUPYTER_PIPELINES_HOME, "
+                            "else <jupyter data dir>/pipelines (shared with the CLI and embedded mode).")
+    storage_root = Unicode("", config=True,
+                           help="Root folder of the 'local' storage backend. Default: <data_dir>/storage.")
+    default_compute = Unicode("local", config=True, help="Compute backend used when a request names none.")
+    default_storage = Unicode("local", config=True, help="Storage backend used when a request names none.")
+    workers = Integer(0, config=True, help="Operations the 'local' backend runs at once; 0 means the CPU count.")
+    api_threads = Integer(16, config=True, help="Threads that run blocking engine work for the REST API.")
+    resume = Bool(True, config=True, help="Resume executions interrupted by a crash or restart when starting.")
+
+    def initialize_settings(self) -> None:
+        compute_backends.get(self.default_compute)
+        storage_backends.get(self.default_storage)
+        self.manager = ExecutionManager(self.data_dir or data_dir(), storage_root=self.storage_root or None,
+                                        default_compute=self.default_compute, default_storage=self.default_storage,
+                                        workers=self.workers)
+        self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="pipelines-api")
+        self.settings.update(pipelines_manager=self.manager, pipelines_executor=self.executor)
+        self.log.info("jupyter_pipelines: store in %s", self.manager.data_dir)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes(self.serverapp.base_url))
+
+    async def _start_jupyter_server_extension(self, serverapp: object) -> None:
+        """Once the loop runs: bridge engine events to the loop, then resume interrupted executions."""
+        bridge = EventBridge(self.manager.store, asyncio.get_running_loop(), getattr(self.serverapp, "event_logger", None))
+        self.settings["pipelines_bridge"] = bridge
+        self.serverapp.web_app.settings["pipelines_bridge"] = bridge
+        if self.resume:
+            resumed = await asyncio.get_running_loop().run_in_executor(self.executor, self.manager.resume)
+            if resumed:
+                self.log.info("jupyter_pipelines: resumed %s", ", ".join(name for _, name in resumed))
+
+    async def stop_extension(self) -> None:
+        """Stop running jobs; their executions resume when the server starts again."""
+        bridge = self.settings.get("pipelines_bridge")
+        if bridge is not None:
+            bridge.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.manager.close)
+        self.executor.shutdown(wait=False)
+

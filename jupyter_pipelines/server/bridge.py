@@ -1,0 +1,68 @@
+"""From the store's event log (written by engine threads) to the server's event loop."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from jupyter_events import EventLogger
+
+from ..store import Event, Store
+
+SCHEMA_ID = "https://events.jupyter.org/jupyter_pipelines/execution/v1"
+SCHEMA_PATH = Path(__file__).parent / "events" / "execution.yaml"
+
+
+class EventBridge:
+    """Wakes SSE streams and emits each status change on the ``jupyter_events`` bus."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, event_logger: EventLogger | None) -> None:
+        self.store = store
+        self.loop = loop
+        self.event_logger = event_logger
+        self.changed = asyncio.Event()
+        self.last_seq = 0
+        self._known: dict[int, tuple[str, str]] = {}
+        if event_logger is not None:
+            event_logger.register_event_schema(SCHEMA_PATH)
+        self._unsubscribe = store.subscribe(self._from_engine)
+
+    def _from_engine(self, events: list[Event]) -> None:
+        self.loop.call_soon_threadsafe(self._dispatch, events)
+
+    def _dispatch(self, events: list[Event]) -> None:
+        self.last_seq = max(self.last_seq, *(event.seq for event in events))
+        self.changed.set()
+        self.changed = asyncio.Event()
+        for event in events:
+            if event.type == "execution":
+                self._known[event.execution_id] = (event.data.get("pipeline", ""), event.data.get("status", "pending"))
+            pipeline, status = self._known.get(event.execution_id) or self._lookup(event.execution_id)
+            if self.event_logger is not None:
+                self.event_logger.emit(schema_id=SCHEMA_ID, data={
+                    "project": event.project,
+                    "execution": event.execution,
+                    "pipeline": pipeline,
+                    "status": status,
+                    "op": event.data.get("op") if event.type == "job" else None,
+                    "job_status": event.data.get("status") if event.type == "job" else None,
+                    "seq": event.seq,
+                })
+
+    def _lookup(self, execution_id: int) -> tuple[str, str]:
+        try:
+            record = self.store.execution_by_id(execution_id)
+            self._known[execution_id] = (record.pipeline, record.status)
+        except LookupError:
+            return ("", "canceled")
+        return self._known[execution_id]
+
+    async def wait(self, mark: int, timeout: float) -> None:
+        """Return once events newer than ``mark`` (a ``last_seq`` read earlier) exist, or after ``timeout``."""
+        if self.last_seq > mark:
+            return
+        try:
+            await asyncio.wait_for(self.changed.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    def close(self) -> None:
+        self._unsubscribe()
