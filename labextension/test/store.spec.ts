@@ -1,0 +1,273 @@
+import type { IPipelinesAPI } from '../src/api';
+import type { IExecution } from '../src/model';
+import { IPersistedState, PipelinesStore } from '../src/store';
+import { execution, job } from './fixtures';
+
+class NotFound extends Error {
+  status = 404;
+}
+
+/** An in-memory API: a dict of executions and logs, with call counts. */
+function fakeAPI(initial: IExecution[]) {
+  const db = new Map(initial.map(e => [`${e.project}/${e.name}`, e]));
+  const logs = new Map<string, string>();
+  const calls: string[] = [];
+  const get = (project: string, name: string) => {
+    const e = db.get(`${project}/${name}`);
+    if (!e) {
+      throw new NotFound(`execution ${name} not found`);
+    }
+    return e;
+  };
+  const api: IPipelinesAPI = {
+    listExecutions: async () => {
+      calls.push('list');
+      return [...db.values()];
+    },
+    getExecution: async (project, name) => {
+      calls.push(`get ${project}/${name}`);
+      return get(project, name);
+    },
+    cancel: async (project, name) => {
+      calls.push(`cancel ${name}`);
+      db.set(`${project}/${name}`, {
+        ...get(project, name),
+        status: 'canceled'
+      });
+    },
+    rerun: async (project, name) => {
+      calls.push(`rerun ${name}`);
+      const e = get(project, name);
+      if (!e.debug) {
+        throw Object.assign(new Error('re-run needs debug mode'), {
+          status: 409
+        });
+      }
+      return e;
+    },
+    remove: async (project, name) => {
+      calls.push(`delete ${name}`);
+      get(project, name);
+      db.delete(`${project}/${name}`);
+    },
+    jobLog: async (project, name, op) => {
+      calls.push(`log ${name}/${op}`);
+      return logs.get(`${name}/${op}`) ?? '';
+    },
+    listTags: async project => [
+      {
+        name: 'a',
+        project: project ?? 'default',
+        commit: 'c1',
+        execution: 'a',
+        pipeline: 'demo',
+        created: null
+      },
+      {
+        name: 'b',
+        project: project ?? 'default',
+        commit: 'c2',
+        execution: 'b',
+        pipeline: 'demo',
+        created: null
+      }
+    ],
+    diffTags: async (project, a, b) => {
+      calls.push(`diff ${a} ${b}`);
+      return { a, b, operations: { added: ['x'], removed: [], changed: [] } };
+    },
+    exportExecution: async (project, name) => {
+      calls.push(`export ${name}`);
+      return { id: 'z1', url: 'pipelines/api/exports/z1' };
+    },
+    download: async (url, name) => {
+      calls.push(`download ${url} ${name}`);
+    },
+    openEvents: async () => {
+      throw new Error('not used');
+    }
+  };
+  return { api, db, logs, calls };
+}
+
+const flush = () => new Promise(resolve => setTimeout(resolve, 0));
+
+describe('PipelinesStore', () => {
+  const done = execution('a', {
+    created: '2024-05-01T10:00:00Z',
+    jobs: [
+      job('load', { status: 'success', started: '2024-05-01T10:00:01Z' }),
+      job('split', { status: 'skipped' })
+    ]
+  });
+  const newer = execution('b', {
+    created: '2024-05-01T11:00:00Z',
+    status: 'failed'
+  });
+
+  it('lists executions newest first and reports list errors', async () => {
+    const { api } = fakeAPI([done, newer]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    expect(store.state.executions.map(e => e.name)).toEqual(['b', 'a']);
+    expect(store.state.error).toBeNull();
+    api.listExecutions = async () => {
+      throw new Error('Server error: boom');
+    };
+    await store.refresh();
+    expect(store.state.error).toBe('Server error: boom');
+    expect(store.state.executions).toHaveLength(2);
+  });
+
+  it('refreshes one execution per event, coalescing bursts', async () => {
+    const { api, db, calls } = fakeAPI([done]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    db.set(
+      'default/c',
+      execution('c', { created: '2024-05-02T00:00:00Z', status: 'running' })
+    );
+    const event = {
+      project: 'default',
+      execution: 'c',
+      pipeline: 'demo',
+      status: 'running'
+    };
+    await Promise.all([
+      store.handleEvent(event),
+      store.handleEvent(event),
+      store.handleEvent(event)
+    ]);
+    expect(calls.filter(c => c === 'get default/c')).toHaveLength(2);
+    expect(store.state.executions.map(e => [e.name, e.status])).toEqual([
+      ['c', 'running'],
+      ['a', 'success']
+    ]);
+    db.delete('default/c');
+    await store.handleEvent(event);
+    expect(store.state.executions.map(e => e.name)).toEqual(['a']);
+  });
+
+  it('selects an execution: details and logs of started jobs', async () => {
+    const { api, logs, calls } = fakeAPI([done, newer]);
+    logs.set('a/load', 'loaded 1000 rows\n');
+    const saved: IPersistedState[] = [];
+    const store = new PipelinesStore({
+      api,
+      follow: false,
+      persist: s => saved.push(s)
+    });
+    await store.refresh();
+    await store.select({ project: 'default', name: 'a' });
+    await flush();
+    expect(store.state.details?.name).toBe('a');
+    expect(store.state.logs).toEqual({ load: 'loaded 1000 rows\n' });
+    expect(calls).not.toContain('log a/split');
+    expect(store.state.tags.map(t => t.name)).toEqual(['a', 'b']);
+    expect(saved[saved.length - 1]).toEqual({
+      project: null,
+      filter: '',
+      selected: { project: 'default', name: 'a' }
+    });
+  });
+
+  it('runs the actions and shows server errors', async () => {
+    const { api, db, calls } = fakeAPI([
+      done,
+      execution('r', { status: 'running' })
+    ]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+
+    await store.select({ project: 'default', name: 'r' });
+    await store.cancel();
+    expect(store.state.details?.status).toBe('canceled');
+    expect(store.state.busy).toBeNull();
+
+    await store.rerun();
+    expect(store.state.actionError).toBe('re-run needs debug mode');
+
+    await store.exportSelected();
+    expect(calls).toContain('download pipelines/api/exports/z1 r.zip');
+    expect(store.state.message).toBe('Exported r');
+
+    await store.compare('a');
+    expect(calls).toContain('diff r a');
+    expect(store.state.diff?.operations.added).toEqual(['x']);
+
+    await store.remove();
+    expect(db.has('default/r')).toBe(false);
+    expect(store.state.selected).toBeNull();
+    expect(store.state.executions.map(e => e.name)).toEqual(['a']);
+  });
+
+  it('restores the remembered selection and filter', async () => {
+    const { api } = fakeAPI([done]);
+    const store = new PipelinesStore({ api, follow: false });
+    store.restore({
+      project: 'default',
+      filter: 'dem',
+      selected: { project: 'default', name: 'a' }
+    });
+    await flush();
+    expect(store.state.project).toBe('default');
+    expect(store.state.filter).toBe('dem');
+    expect(store.state.details?.name).toBe('a');
+  });
+
+  it('says so when the selected execution is gone', async () => {
+    const { api, db } = fakeAPI([done]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'a' });
+    db.delete('default/a');
+    await store.refreshExecution('default', 'a');
+    expect(store.state.details).toBeNull();
+    expect(store.state.detailsError).toBe('a no longer exists');
+  });
+});
+
+describe('PipelinesStore following a running execution', () => {
+  it('streams job statuses and logs, then takes the final state', async () => {
+    const running = execution('r', {
+      status: 'running',
+      jobs: [
+        job('load', { status: 'running', started: '2024-05-01T10:00:00Z' })
+      ]
+    });
+    const { api, db, logs } = fakeAPI([running]);
+    logs.set('r/load', 'line 1\n');
+    const sse =
+      'id: 1\nevent: log\ndata: {"op":"load","offset":0,"text":"line 1\\n"}\n\n' +
+      'event: log\ndata: {"op":"load","offset":7,"text":"line 2\\n"}\n\n' +
+      'id: 2\nevent: job\ndata: {"op":"load","status":"success"}\n\n' +
+      'id: 3\nevent: execution\ndata: {"status":"success"}\n\n';
+    let opened = 0;
+    api.openEvents = async () => {
+      opened++;
+      db.set('default/r', {
+        ...running,
+        status: 'success',
+        jobs: [job('load', { status: 'success' })]
+      });
+      logs.set('r/load', 'line 1\nline 2\n');
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(sse));
+          controller.close();
+        }
+      });
+      return { body, ok: true, status: 200 } as unknown as Response;
+    };
+    const store = new PipelinesStore({ api });
+    await store.select({ project: 'default', name: 'r' });
+    for (let i = 0; i < 20 && store.state.details?.status !== 'success'; i++) {
+      await flush();
+    }
+    await flush();
+    expect(opened).toBe(1);
+    expect(store.state.details?.status).toBe('success');
+    expect(store.state.details?.jobs[0].status).toBe('success');
+    expect(store.state.logs.load).toBe('line 1\nline 2\n');
+    store.dispose();
+  });
+});
