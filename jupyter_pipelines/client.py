@@ -56,6 +56,9 @@ class Api:
     def backends(self) -> dict[str, Any]: ...
     def settings(self, project: str, pipeline: str) -> dict[str, Any]: ...
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]: ...
+    def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Build a zip of ``body["pipeline"]``: ``{"id", "filename", "url"}`` (server) or ``{"path"}`` (embedded)."""
+        raise NotImplementedError
 
     # -- what the user calls ---------------------------------------------------------------------
     def submit_pipeline(self, pipeline: Pipeline, name: str = "", *, debug: bool = False,
@@ -140,6 +143,14 @@ class EmbeddedApi(Api):
 
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.manager.save_settings(project, pipeline, data)
+
+    def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        from .export import write_zip
+
+        pipeline = Pipeline.from_dict(body["pipeline"])
+        options = {key: body[key] for key in ("bundle", "credentials", "embed_credentials") if body.get(key)}
+        path = write_zip(pipeline, body.get("path") or f"{pipeline.name}.zip", home=self.manager.data_dir, **options)
+        return {"path": path, "filename": os.path.basename(path)}
 
 
 class RemoteApi(Api):
@@ -235,6 +246,9 @@ class RemoteApi(Api):
 
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.json("PUT", f"settings/{quote(pipeline)}", params=self._q(project), json=dict(data))
+
+    def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.json("POST", "exports", json=dict(body))
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, str]]:

@@ -46,7 +46,13 @@ def read_value(fs: fsspec.AbstractFileSystem, path: str) -> Any:
         return serialize.load(file)
 
 
+def ensure_parent(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    """Create the folder that will hold ``path`` (object stores treat this as a no-op)."""
+    fs.makedirs(fs._parent(path), exist_ok=True)
+
+
 def write_value(fs: fsspec.AbstractFileSystem, path: str, value: Any) -> dict[str, Any]:
+    ensure_parent(fs, path)
     with fs.open(path, "wb") as file:
         size = serialize.dump(value, file)
     return {"location": path, "type": serialize.type_name(value), "size": size}
@@ -54,9 +60,11 @@ def write_value(fs: fsspec.AbstractFileSystem, path: str, value: Any) -> dict[st
 
 def copy_file(source_fs: fsspec.AbstractFileSystem, source: str, target_fs: fsspec.AbstractFileSystem, target: str) -> int:
     """Stream a file between filesystems in chunks; return its size."""
-    with source_fs.open(source, "rb") as reader, target_fs.open(target, "wb") as writer:
-        shutil.copyfileobj(reader, writer, COPY_CHUNK)
-        return writer.tell() if hasattr(writer, "tell") else 0
+    with source_fs.open(source, "rb") as reader:
+        ensure_parent(target_fs, target)
+        with target_fs.open(target, "wb") as writer:
+            shutil.copyfileobj(reader, writer, COPY_CHUNK)
+            return writer.tell() if hasattr(writer, "tell") else 0
 
 
 def _split_results(result: Any, outputs: list[str], label: str) -> list[Any]:
@@ -79,19 +87,108 @@ def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> lis
     return [{"name": name, **write_value(fs, spec["outputs"][name], value)} for name, value in zip(names, values)]
 
 
+#: Artifacts of this type are raw files (``Artifact.upload`` of a path): operations get their bytes.
+FILE_TYPE = "file"
+#: What an operation receives for a ``file`` artifact.
+FILE_VALUE_TYPE = "bytearray"
+#: Option names whose values are credentials: never shown in a message.
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "auth", "session")
+
+
+def file_value_header(size: int) -> bytes:
+    """The start of a stored value (``serialize`` layout) that loads as a ``bytearray`` of ``size`` bytes.
+
+    The pickle stream only says "the next out-of-band buffer"; the ``size`` raw bytes that follow
+    are that buffer, so a raw file becomes a value by streaming it after this header, and
+    ``serialize.load`` gives the operation that buffer itself (no extra copy).
+    """
+    import pickle
+    import struct
+
+    stream = pickle.dumps(pickle.PickleBuffer(bytearray(1)), protocol=5, buffer_callback=lambda _: False)
+    return serialize.MAGIC + struct.pack("<3Q", 1, len(stream), size) + stream
+
+
+def _secret_values(options: Any, name: str = "") -> list[str]:
+    """String values of ``options`` (nested) under credential-like names, longest first."""
+    found: list[str] = []
+    if isinstance(options, Mapping):
+        for key, value in options.items():
+            found += _secret_values(value, str(key))
+    elif isinstance(options, (list, tuple)):
+        for value in options:
+            found += _secret_values(value, name)
+    elif isinstance(options, str) and len(options) >= 4 and any(word in name.lower() for word in _SECRET_WORDS):
+        found.append(options)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redact(text: str, options: Any) -> str:
+    """``text`` with every credential found in ``options`` replaced by ``***``."""
+    for value in _secret_values(options):
+        text = text.replace(value, "***")
+    return text
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "it does not exist"
+    if isinstance(error, PermissionError):
+        return f"access denied ({_first_line(error) or 'forbidden'}); check the credentials given for it"
+    name = type(error).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return f"no credentials for it ({_first_line(error)}); give them with credentials={{artifact: {{...}}}}"
+    return f"cannot read it ({name}: {_first_line(error)})"
+
+
 def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[dict[str, Any]]:
+    """Stream the input artifact into the execution's storage as the node's output value.
+
+    A failure to read the artifact (missing, no or wrong credentials, unreachable) is a
+    ``JobError`` that names the artifact and its backend, with no credential and no backend
+    traceback in it; a failure to write is blamed on the execution's storage.
+    """
     artifact = spec["artifact"]
     where = f"input artifact {artifact['name']!r} on {artifact['backend']!r} storage"
+    target = spec["outputs"]["output"]
+    is_file = artifact.get("type") == FILE_TYPE
+    stage = "read"
     try:
         source_fs = filesystem(artifact)
-        size = copy_file(source_fs, artifact["path"], fs, spec["outputs"]["output"])
-    except FileNotFoundError:
-        raise JobError(f"{where}: {artifact['path']!r} does not exist") from None
-    except PermissionError:
-        raise JobError(f"{where}: access denied; check the credentials given for it") from None
+        reader = source_fs.open(artifact["path"], "rb", block_size=COPY_CHUNK)
+        with reader:
+            total = source_fs.size(artifact["path"]) if is_file else None
+            stage = "write"
+            ensure_parent(fs, target)
+            with fs.open(target, "wb", block_size=COPY_CHUNK) as writer:
+                size = 0
+                if is_file:
+                    header = file_value_header(int(total or 0))
+                    writer.write(header)
+                    size = len(header)
+                copied = 0
+                while True:
+                    stage = "read"
+                    chunk = reader.read(COPY_CHUNK)
+                    if not chunk:
+                        break
+                    stage = "write"
+                    writer.write(chunk)
+                    copied += len(chunk)
+                if is_file and copied != total:
+                    stage = "read"
+                    raise OSError(f"it changed while it was read ({copied} of {total} bytes)")
+                stage = "write"
+        size += copied
     except Exception as error:  # noqa: BLE001 - backends raise their own types; name the artifact
-        raise JobError(f"{where}: cannot read it ({type(error).__name__}: {_first_line(error)})") from None
-    return [{"name": "output", "location": spec["outputs"]["output"], "type": artifact.get("type", ""), "size": size}]
+        if stage == "read":
+            message = f"{where}: {_reason(error)}"
+        else:
+            message = (f"{where}: cannot copy it into the execution's storage "
+                       f"({type(error).__name__}: {_first_line(error)})")
+        raise JobError(redact(message, artifact.get("options"))) from None
+    kind = FILE_VALUE_TYPE if is_file else artifact.get("type", "")
+    return [{"name": "output", "location": target, "type": kind, "size": size}]
 
 
 def run_output(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[dict[str, Any]]:

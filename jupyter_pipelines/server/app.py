@@ -5,6 +5,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
 from traitlets import Bool, Integer, Unicode
 
 from ..client import data_dir
@@ -38,27 +39,21 @@ class PipelinesApp(ExtensionApp):
                                         default_compute=self.default_compute, default_storage=self.default_storage,
                                         workers=self.workers)
         self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="pipelines-api")
-        self.settings.update(pipelines_manager=self.manager, pipelines_executor=self.executor)
+        loop = IOLoop.current().asyncio_loop  # the server's loop; it may not run yet
+        bridge = EventBridge(self.manager.store, loop, self.serverapp.event_logger)
+        self.settings.update(pipelines_manager=self.manager, pipelines_executor=self.executor, pipelines_bridge=bridge)
         self.log.info("jupyter_pipelines: store in %s", self.manager.data_dir)
-
-    def initialize_handlers(self) -> None:
-        self.handlers.extend(routes(self.serverapp.base_url))
-
-    async def _start_jupyter_server_extension(self, serverapp: object) -> None:
-        """Once the loop runs: bridge engine events to the loop, then resume interrupted executions."""
-        bridge = EventBridge(self.manager.store, asyncio.get_running_loop(), getattr(self.serverapp, "event_logger", None))
-        self.settings["pipelines_bridge"] = bridge
-        self.serverapp.web_app.settings["pipelines_bridge"] = bridge
         if self.resume:
-            resumed = await asyncio.get_running_loop().run_in_executor(self.executor, self.manager.resume)
+            resumed = self.manager.resume()
             if resumed:
                 self.log.info("jupyter_pipelines: resumed %s", ", ".join(name for _, name in resumed))
 
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes())
+
     async def stop_extension(self) -> None:
         """Stop running jobs; their executions resume when the server starts again."""
-        bridge = self.settings.get("pipelines_bridge")
-        if bridge is not None:
-            bridge.close()
+        self.settings["pipelines_bridge"].close()
         await asyncio.get_running_loop().run_in_executor(None, self.manager.close)
         self.executor.shutdown(wait=False)
 

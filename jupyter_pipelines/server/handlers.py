@@ -298,8 +298,9 @@ def build_export(manager: ExecutionManager, body: dict[str, Any], folder: str, e
 NAME = r"([^/]+)"
 
 
-def routes(base_url: str) -> list[tuple[str, type[PipelinesHandler]]]:
-    prefix = base_url.rstrip("/") + "/pipelines/api"
+def routes() -> list[tuple[str, type[PipelinesHandler]]]:
+    """URL patterns (the extension app prepends the server's base URL)."""
+    prefix = "/pipelines/api"
     table = [
         ("backends", BackendsHandler),
         ("executions", ExecutionsHandler),
