@@ -168,13 +168,13 @@ class EventsHandler(PipelinesHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         tailing = {job.node for job in record.jobs if job.status == "running"}
+        status = record.status
         offsets: dict[str, int] = {}
         last_write = time.monotonic()
         try:
             while True:
                 mark = self.bridge.last_seq
                 events = await self.call(self.manager.store.events, after, record.id)
-                finished = False
                 ended_jobs: set[str] = set()
                 for event in events:
                     after = event.seq
@@ -185,7 +185,8 @@ class EventsHandler(PipelinesHandler):
                         elif event.data["status"] in FINAL_JOB and node in tailing:
                             ended_jobs.add(node)
                     self.write(f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(event.data)}\n\n")
-                    finished = finished or (event.type == "execution" and event.data.get("status") in FINAL_EXECUTION)
+                    if event.type == "execution":
+                        status = event.data.get("status", status)
                 for node in sorted(tailing):
                     await self._tail(project, name, node, offsets)
                 tailing -= ended_jobs
@@ -194,7 +195,7 @@ class EventsHandler(PipelinesHandler):
                         self.write(": keepalive\n\n")
                     await self.flush()
                     last_write = time.monotonic()
-                if finished:
+                if status in FINAL_EXECUTION:
                     break
                 await self.bridge.wait(mark, LOG_TAIL_SECONDS if tailing else IDLE_SECONDS)
         except StreamClosedError:

@@ -11,18 +11,18 @@ SECRET = "S3CR3T-do-not-leak-4f9a1c"
 
 
 @pytest.fixture
-def pipelines_home(tmp_path):
+def server_home(tmp_path):
     return tmp_path / "pipelines-home"
 
 
 @pytest.fixture
-def jp_server_config(pipelines_home):
+def jp_server_config(server_home):
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_pipelines": True},
             "allow_unauthenticated_access": False,
         },
-        "PipelinesApp": {"data_dir": str(pipelines_home)},
+        "PipelinesApp": {"data_dir": str(server_home)},
     }
 
 

@@ -1,0 +1,176 @@
+"""A real `jupyter server` process: a kernel it started finds it, and executions survive SIGKILL."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from jupyter_client import BlockingKernelClient
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`jupyter server` in its own process group, with an isolated runtime dir and engine home."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.token = secrets.token_hex(16)
+        self.root = tmp_path / "root"
+        self.root.mkdir(exist_ok=True)
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("JUPYTER_PIPELINES")}
+        self.env.update(JUPYTER_PIPELINES_HOME=str(tmp_path / "home"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        log = open(self.tmp / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
+             "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+             "--ServerApp.allow_unauthenticated_access=False", "--ServerApp.jpserver_extensions="
+             "{'jupyter_pipelines': True}"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {self.token}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.session.get(self.url + "pipelines/api/backends", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError((self.tmp / "server.log").read_text()[-3000:])
+
+    def api(self, method: str, path: str, **kwargs):
+        response = self.session.request(method, self.url + "pipelines/api/" + path, timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = Server(tmp_path)
+    running.start()
+    yield running
+    running.stop()
+
+
+NOTEBOOK_CELLS = [
+    "import numpy as np\nfrom jupyter_pipelines import Pipeline, operation",
+    "def scale(values):\n    return [2 * v for v in values]",
+    "@operation\ndef make(n: int = 4):\n    import os\n    return {'pid': os.getpid(), 'values': scale(np.arange(n).tolist())}",
+    "with Pipeline('from_kernel') as p:\n    make(n=5)\nex = p.run(name='kernel-run', wait=True)\n"
+    "import os, json\nprint(json.dumps({'api': type(ex.api).__name__, 'status': ex.status, 'kernel': os.getpid(), "
+    "'result': ex.result('make'), 'events': sum(1 for _ in ex.events())}))",
+]
+
+
+def test_a_kernel_started_by_the_server_finds_it_and_runs_there(server):
+    kernel = server.session.post(server.url + "api/kernels", json={"name": "python3"}, timeout=30).json()
+    connection = Path(server.env["JUPYTER_RUNTIME_DIR"]) / f"kernel-{kernel['id']}.json"
+    deadline = time.monotonic() + 30
+    while not connection.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    client = BlockingKernelClient()
+    client.load_connection_file(str(connection))
+    client.start_channels()
+    try:
+        client.kernel_info()
+        client.get_shell_msg(timeout=60)
+        printed: list[str] = []
+        for cell in NOTEBOOK_CELLS:
+            reply = client.execute_interactive(cell, timeout=120, output_hook=lambda msg: printed.append(
+                msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        client.stop_channels()
+    outcome = json.loads([line for line in "".join(printed).splitlines() if line.startswith("{")][-1])
+    assert outcome["api"] == "RemoteApi" and outcome["status"] == "success"
+    assert outcome["result"]["values"] == [0, 2, 4, 6, 8] and outcome["result"]["pid"] != outcome["kernel"]
+    assert outcome["events"] >= 4
+    listed = server.api("GET", "executions")["executions"]
+    assert [e["name"] for e in listed] == ["kernel-run"]
+
+
+def slow_pipeline() -> dict:
+    sys.path.insert(0, str(Path(__file__).parent / "server"))
+    from server_pipelines import slow_pipeline as build
+
+    return build(seconds=4)
+
+
+def read_events(server: Server, name: str, after: int) -> list[tuple[int, str, dict]]:
+    """Events after ``after`` until the execution ends."""
+    events = []
+    headers = {"Last-Event-ID": str(after)} if after else {}
+    with server.session.get(server.url + f"pipelines/api/executions/{name}/events", headers=headers, stream=True,
+                            timeout=120) as response:
+        current: dict[str, str] = {}
+        for line in response.iter_lines(decode_unicode=True):
+            if line:
+                key, _, value = line.partition(": ")
+                current[key] = value
+                continue
+            if "id" in current:
+                events.append((int(current["id"]), current["event"], json.loads(current["data"])))
+            current = {}
+    return events
+
+
+def test_executions_survive_sigkill_of_the_server(server):
+    server.api("POST", "executions", json={"pipeline": slow_pipeline(), "name": "survivor"})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        jobs = {job["op"]: job for job in server.api("GET", "executions/survivor")["jobs"]}
+        if jobs["slow"]["status"] == "running":
+            break
+        time.sleep(0.1)
+    assert jobs["slow"]["status"] == "running"
+    seen = server.session.get(server.url + "pipelines/api/executions/survivor/events", stream=True, timeout=10)
+    last_id = 0
+    for line in seen.iter_lines(decode_unicode=True):
+        if line.startswith("id: "):
+            last_id = int(line[4:])
+        if line.startswith("data: ") and json.loads(line[6:]).get("op") == "slow" and '"running"' in line:
+            break
+    seen.close()
+    server.kill()
+    server.start()
+    rest = read_events(server, "survivor", last_id)
+    ids = [seq for seq, _, _ in rest]
+    assert ids == sorted(set(ids)) and min(ids) > last_id
+    assert any(kind == "execution" and data.get("resumed") for _, kind, data in rest)
+    assert rest[-1][1] == "execution" and rest[-1][2]["status"] == "success"
+    final = {job["op"]: job for job in server.api("GET", "executions/survivor")["jobs"]}
+    assert final["produce"]["attempt"] == 1 and final["slow"]["attempt"] == 2
+    assert all(job["status"] == "success" for job in final.values())
