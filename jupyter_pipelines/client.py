@@ -56,6 +56,7 @@ class Api:
     def backends(self) -> dict[str, Any]: ...
     def settings(self, project: str, pipeline: str) -> dict[str, Any]: ...
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]: ...
+    def artifact(self, project: str, name: str) -> dict[str, Any]: ...
     def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Build a zip of ``body["pipeline"]``: ``{"id", "filename", "url"}`` (server) or ``{"path"}`` (embedded)."""
         raise NotImplementedError
@@ -143,6 +144,9 @@ class EmbeddedApi(Api):
 
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.manager.save_settings(project, pipeline, data)
+
+    def artifact(self, project: str, name: str) -> dict[str, Any]:
+        return self.manager.store.artifact(project, name).to_dict()
 
     def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
         from .export import write_zip
@@ -246,6 +250,9 @@ class RemoteApi(Api):
 
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.json("PUT", f"settings/{quote(pipeline)}", params=self._q(project), json=dict(data))
+
+    def artifact(self, project: str, name: str) -> dict[str, Any]:
+        return self.json("GET", f"artifacts/{quote(name)}", params=self._q(project))
 
     def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return self.json("POST", "exports", json=dict(body))

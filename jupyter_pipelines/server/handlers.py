@@ -210,6 +210,21 @@ class EventsHandler(PipelinesHandler):
             self.write(f"event: log\ndata: {json.dumps({'op': node, 'offset': start, 'text': text})}\n\n")
 
 
+class ArtifactsHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        records = await self.call(self.manager.store.artifacts, self.project())
+        self.send({"artifacts": [record.to_dict() for record in records]})
+
+
+class ArtifactHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.send((await self.call(self.manager.store.artifact, self.project(), name)).to_dict())
+
+
 class TagsHandler(PipelinesHandler):
     @web.authenticated
     @authorized
@@ -310,6 +325,8 @@ def routes() -> list[tuple[str, type[PipelinesHandler]]]:
         (f"executions/{NAME}/rerun", RerunHandler),
         (f"executions/{NAME}/events", EventsHandler),
         (f"executions/{NAME}/jobs/{NAME}/log", LogHandler),
+        ("artifacts", ArtifactsHandler),
+        (f"artifacts/{NAME}", ArtifactHandler),
         ("tags", TagsHandler),
         (f"tags/{NAME}/diff/{NAME}", DiffHandler),
         ("exports", ExportsHandler),

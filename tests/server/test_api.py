@@ -47,7 +47,7 @@ ROUTES = [
     ("GET", "backends"), ("GET", "executions"), ("POST", "executions"), ("GET", "executions/x"),
     ("DELETE", "executions/x"), ("POST", "executions/x/cancel"), ("POST", "executions/x/rerun"),
     ("GET", "executions/x/events"), ("GET", "executions/x/jobs/y/log"), ("GET", "tags"), ("GET", "tags/a/diff/b"),
-    ("POST", "exports"), ("GET", "exports/0123456789abcdef0123456789abcdef"), ("GET", "settings/p"),
+    ("GET", "artifacts"), ("GET", "artifacts/x"), ("POST", "exports"), ("GET", "exports/0123456789abcdef0123456789abcdef"), ("GET", "settings/p"),
     ("PUT", "settings/p"),
 ]
 
@@ -222,7 +222,7 @@ async def test_secrets_never_reach_store_logs_responses_or_events(api, manager, 
     assert code == 201, created
     done = await wait_final(api, "secretive")
     assert done["status"] == "success", (done["error"], [(job["op"], job["error"]) for job in done["jobs"]])
-    for method, path in [("GET", "executions"), ("GET", "executions/secretive"), ("GET", "tags"),
+    for method, path in [("GET", "executions"), ("GET", "executions/secretive"), ("GET", "tags"), ("GET", "artifacts"),
                          ("GET", "settings/reader"), ("GET", "executions/secretive/jobs/read_raw/log")]:
         responses.append(json.dumps((await api(method, path))[1]))
     events = (await jp_fetch("pipelines", "api", "executions", "secretive", "events")).body.decode()
@@ -252,3 +252,23 @@ async def test_a_slow_engine_call_does_not_stall_other_requests(api, manager, mo
     release.set()
     code, created = await submit
     assert code == 201 and created["name"] == "held"
+
+
+async def test_export_download_and_crafted_ids(api, jp_fetch):
+    await api("POST", "executions", {"pipeline": pipelines.simple(), "name": "to-zip"})
+    await wait_final(api, "to-zip")
+    code, made = await api("POST", "exports", {"project": "default", "execution": "to-zip"})
+    assert code == 201, made
+    response = await jp_fetch(*made["url"].split("/"))
+    assert response.headers["Content-Disposition"] == 'attachment; filename="simple.zip"'
+    import io
+    import zipfile
+
+    assert "main.py" in zipfile.ZipFile(io.BytesIO(response.body)).namelist()
+    for crafted in ("..%2F..%2Fpipelines.db", "0123456789abcdef0123456789abcdeg", made["id"] + "x"):
+        code, _ = await api("GET", f"exports/{crafted}")
+        assert code == 404, crafted
+    code, data = await api("POST", "exports", {"execution": "ghost"})
+    assert code == 404 and "ghost" in data["message"]
+    code, data = await api("POST", "exports", {})
+    assert code == 400
