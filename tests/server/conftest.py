@@ -7,9 +7,6 @@ from typing import Any
 import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403 - fixtures and hooks of pytest-jupyter
 
-SECRET = "S3CR3T-do-not-leak-4f9a1c"
-
-
 @pytest.fixture
 def server_home(tmp_path):
     return tmp_path / "pipelines-home"

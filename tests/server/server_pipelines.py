@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from jupyter_pipelines import Input, Output, Pipeline, operation
 
+SECRET = "S3CR3T-do-not-leak-4f9a1c"
+
 
 @operation
 def produce(n: int = 3):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import server_pipelines as pipelines
-from conftest import SECRET
+from server_pipelines import SECRET
 
 from jupyter_pipelines.runner import serialize
 from jupyter_pipelines.store import ArtifactRecord
