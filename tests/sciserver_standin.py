@@ -499,6 +499,157 @@ class SciServerStandin:
         self.add_route("PUT", api + r"/folder/" + p, folder)
 
 
+
+# -- SciServer Compute (RACM jobm) ------------------------------------------------------------
+
+RACM_PREFIX = "/racm"
+CONTAINER_WORKSPACE = "/home/idies/workspace/"
+JOB_QUEUED, JOB_STARTED, JOB_SUCCESS, JOB_ERROR, JOB_CANCELED = 1, 8, 32, 64, 128
+
+
+def enable_compute(standin, python=None, start_delay=0.05, image="python-standin", domain="standin-domain"):
+    """Add SciServer Compute's RACM job routes to ``standin`` (through its route table).
+
+    ``{url}/racm/jobm/rest/...``::
+
+        GET  computedomains?batch=true      one docker domain: apiEndpoint, images, userVolumes (ids)
+        POST jobs/docker                    submit {command, dockerComputeEndpoint, dockerImageName,
+                                            resultsFolderURI, submitterDID, volumeContainers,
+                                            userVolumes: [{userVolumeId, needsWriteAccess}]} -> {"id", ...}
+        GET  jobs/{id}                      the job, with "status" 1 (queued) -> 8 (started) ->
+                                            32 (success) | 64 (error) | 128 (canceled)
+        POST jobs/{id}/cancel               kill the job's process group -> 128
+
+    A job "runs" by executing its command with ``bash -c`` in a subprocess (its own session):
+    cwd = the results folder (``resultsFolderURI``, a container path under
+    ``/home/idies/workspace/<rootVolume>/<owner>/<volume>/...`` mapped onto this stand-in's
+    file store), stdout written to ``stdout.txt`` and stderr to ``stderr.txt`` there (so the
+    Files API serves them while it runs), and a private HOME holding ``keystone.token`` with
+    a fresh token of the submitting user (what a SciServer container gets). ``python``
+    replaces a leading ``python3`` of the command (default: the test's interpreter).
+    Returns the ``compute`` state: ``.jobs`` (id -> job dict with "process") and
+    ``.submitted`` (the JSON bodies received).
+    """
+    import subprocess
+    import sys
+    import signal
+    from types import SimpleNamespace
+
+    state = SimpleNamespace(jobs={}, submitted=[], lock=threading.Lock(), next_id=1000, image=image,
+                            domain=domain, python=python or sys.executable)
+    standin.compute = state
+    base = RACM_PREFIX + r"/jobm/rest"
+
+    def endpoint():
+        return standin.url + "/docker-endpoint/" + domain
+
+    def user_volumes(user):
+        vols, n = [], 0
+        for root, names in ROOT_VOLUMES.items():
+            for name in names:
+                n += 1
+                vols.append({"id": n, "name": name, "rootVolumeName": root, "owner": user,
+                             "allowedActions": ["read", "write"], "description": ""})
+        return vols
+
+    def computedomains(req):
+        user = req.require_user()
+        return Response.json([{"name": domain, "apiEndpoint": endpoint(), "id": 1,
+                               "images": [{"name": image, "description": "stand-in image"}],
+                               "userVolumes": user_volumes(user), "volumes": []}])
+
+    def public(job):
+        return {k: v for k, v in job.items() if k not in ("process", "home", "user_token")}
+
+    def run(job, command, cwd):
+        time.sleep(start_delay)
+        with state.lock:
+            if job["status"] == JOB_CANCELED:
+                return
+            if command.startswith("python3 "):
+                command = state.python + command[len("python3"):]
+            env = dict(os.environ, HOME=job["home"])
+            out = open(os.path.join(cwd, "stdout.txt"), "wb")
+            err = open(os.path.join(cwd, "stderr.txt"), "wb")
+            job["process"] = subprocess.Popen(["bash", "-c", command], cwd=cwd, stdout=out, stderr=err,
+                                              stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            out.close()
+            err.close()
+            job["status"] = JOB_STARTED
+            job["startTime"] = _iso(time.time())
+        code = job["process"].wait()
+        with state.lock:
+            if job["status"] != JOB_CANCELED:
+                job["status"] = JOB_SUCCESS if code == 0 else JOB_ERROR
+            job["exitCode"] = code
+            job["endTime"] = _iso(time.time())
+        shutil.rmtree(job["home"], ignore_errors=True)
+
+    def submit(req):
+        user = req.require_user()
+        body = req.json() or {}
+        state.submitted.append(body)
+        for key in ("command", "dockerComputeEndpoint", "dockerImageName", "resultsFolderURI", "userVolumes"):
+            if key not in body:
+                raise HTTPError(400, f"missing field {key!r} in the docker job")
+        if body["dockerComputeEndpoint"] != endpoint():
+            raise HTTPError(400, f"unknown compute endpoint {body['dockerComputeEndpoint']!r}")
+        if body["dockerImageName"] != image:
+            raise HTTPError(400, f"unknown image {body['dockerImageName']!r}")
+        known = {v["id"] for v in user_volumes(user)}
+        if any(v.get("userVolumeId") not in known for v in body["userVolumes"]):
+            raise HTTPError(400, "unknown user volume id")
+        uri = body["resultsFolderURI"]
+        if not uri.startswith(CONTAINER_WORKSPACE):
+            raise HTTPError(400, f"resultsFolderURI must be under {CONTAINER_WORKSPACE}")
+        _, cwd, _ = standin._resolve(req, uri[len(CONTAINER_WORKSPACE):])
+        os.makedirs(cwd, exist_ok=True)
+        home = tempfile.mkdtemp(prefix="standin-job-home-")
+        token = standin.issue_token(user)
+        with open(os.path.join(home, "keystone.token"), "w") as f:
+            f.write(token)
+        with state.lock:
+            state.next_id += 1
+            job = {"id": state.next_id, "status": JOB_QUEUED, "command": body["command"], "username": user,
+                   "submitterDID": body.get("submitterDID", ""), "resultsFolderURI": uri.rstrip("/") + "/",
+                   "dockerImageName": image, "submissionTime": _iso(time.time()), "type": "jobm.model.COMPMDockerJobModel",
+                   "process": None, "home": home, "user_token": token}
+            state.jobs[job["id"]] = job
+        threading.Thread(target=run, args=(job, body["command"], cwd), daemon=True).start()
+        return Response.json(public(job))
+
+    def get_job(req):
+        user = req.require_user()
+        job = state.jobs.get(int(req.param("id")))
+        if job is None or job["username"] != user:
+            raise HTTPError(404, f"job {req.param('id')} not found")
+        with state.lock:
+            return Response.json(public(job))
+
+    def cancel(req):
+        user = req.require_user()
+        job = state.jobs.get(int(req.param("id")))
+        if job is None or job["username"] != user:
+            raise HTTPError(404, f"job {req.param('id')} not found")
+        with state.lock:
+            if job["status"] in (JOB_SUCCESS, JOB_ERROR, JOB_CANCELED):
+                return Response.json(public(job))
+            job["status"] = JOB_CANCELED
+            process = job["process"]
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return Response.json(public(job))
+
+    standin.add_route("GET", base + r"/computedomains", computedomains)
+    standin.add_route("POST", base + r"/jobs/docker", submit)
+    standin.add_route("GET", base + r"/jobs/(?P<id>\d+)", get_job)
+    standin.add_route("POST", base + r"/jobs/(?P<id>\d+)/cancel", cancel)
+    return state
+
+
 if __name__ == "__main__":  # manual poking: python tests/sciserver_standin.py
     with SciServerStandin() as s:
         print("files:", s.files_url, "login:", s.login_url, "alice token:", s.issue_token("alice"))

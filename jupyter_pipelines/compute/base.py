@@ -44,6 +44,9 @@ class ComputeBackend(Backend):
 
     kind: ClassVar[str] = "compute"
 
+    def check_storage(self, spec: dict[str, Any], what: str = "the execution's storage") -> None:
+        """Raise BadRequest when jobs of this backend cannot reach storage opened with ``spec``."""
+
     def submit(self, job: JobSpec, callbacks: JobCallbacks) -> JobHandle:
         raise NotImplementedError
 

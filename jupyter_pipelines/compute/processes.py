@@ -29,9 +29,11 @@ def kill_tree(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)  # jobs lead their own session, so their group id is their pid
     except (ProcessLookupError, PermissionError):
         pass
-    for process in [psutil.Process(pid) if psutil.pid_exists(pid) else None, *descendants]:
-        if process is None:
-            continue
+    try:
+        targets = [psutil.Process(pid), *descendants]
+    except psutil.Error:  # it may end between the calls above and this one
+        targets = descendants
+    for process in targets:
         try:
             process.kill()
         except psutil.Error:

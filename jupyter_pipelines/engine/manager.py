@@ -102,7 +102,8 @@ class ExecutionManager:
         storage_name = storage_choice.get("backend") or self.default_storage
         compute_backend = self._compute(compute_name, secrets.compute)
         storage_backend = self._storage(storage_name, secrets.storage)
-        self._check_inputs(pipeline, secrets.credentials)
+        compute_backend.check_storage(storage_backend.spec())
+        self._check_inputs(pipeline, secrets.credentials, compute_backend)
         record = self.store.create_execution(
             pipeline, base_name, debug=bool(debug),
             compute={"backend": compute_name, "config": compute_backend.public_config},
@@ -116,7 +117,8 @@ class ExecutionManager:
         self._start(record, pipeline, compute_backend, storage_backend)
         return self.store.execution_by_id(record.id)
 
-    def _check_inputs(self, pipeline: Pipeline, credentials: Mapping[str, Mapping[str, Any]]) -> None:
+    def _check_inputs(self, pipeline: Pipeline, credentials: Mapping[str, Mapping[str, Any]],
+                      compute: ComputeBackend) -> None:
         names = {node.artifact for node in pipeline.nodes.values() if node.kind == "input"}
         unknown = sorted(set(credentials) - names)
         if unknown:
@@ -126,7 +128,8 @@ class ExecutionManager:
                 artifact = self.store.artifact(pipeline.project, artifact_name)
             except NotFound as error:
                 raise BadRequest(f"unknown input artifact: {error}") from None
-            self._storage(artifact.backend, {**artifact.config, **credentials.get(artifact_name, {})})
+            backend = self._storage(artifact.backend, {**artifact.config, **credentials.get(artifact_name, {})})
+            compute.check_storage(backend.spec(), f"input artifact {artifact_name!r} ({artifact.backend})")
 
     def _start(self, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend,
                storage: StorageBackend) -> None:
@@ -278,7 +281,8 @@ class ExecutionManager:
         tag_a, tag_b = self.store.tag(project, a), self.store.tag(project, b)
         old = self.store.commit(tag_a["commit"])["snapshot"]
         new = self.store.commit(tag_b["commit"])["snapshot"]
-        return {"a": tag_a, "b": tag_b, "operations": snapshot_diff(old, new)}
+        return {"a": a, "b": b, "a_commit": tag_a["commit"], "b_commit": tag_b["commit"],
+                "operations": snapshot_diff(old, new)}
 
     # -- settings ---------------------------------------------------------------------------------
     def settings(self, project: str, pipeline: str) -> dict[str, Any]:

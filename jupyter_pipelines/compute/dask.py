@@ -1,0 +1,606 @@
+"""``dask``: each job as a task on a Dask distributed cluster, in its own process on the worker.
+
+How a job runs
+--------------
+* The engine ``client.submit``\\ s one task per job (``pure=False``); the task runs in a worker
+  thread but the job itself runs in **its own process** on that worker (Dask cannot kill a
+  running thread; a process can be killed). By default the process is forked from a
+  pre-warmed fork server that each worker process starts lazily (``runner/forkserver.py``,
+  wrapped so that it kills its job processes when it ends); with ``forkserver=False`` it is a
+  fresh ``python -m jupyter_pipelines.runner`` subprocess instead. Either way the job leads
+  its own session, so a cancel kills its whole process group.
+* The job spec (which may hold credentials for the storage and the inputs) travels in memory
+  only: pickled in the task's arguments, then over the fork server's unix socket or the
+  subprocess's stdin — never in an argument list, an environment variable or a file.
+* Data passes through the execution's storage. ``memory`` storage lives in one process's
+  memory and cannot cross machines: it is refused. ``local`` storage works when the workers
+  share the engine's filesystem (always true for the LocalCluster this backend owns).
+
+What comes back
+---------------
+The task reports through Dask's structured events (``Worker.log_event`` on one topic per
+backend instance, relayed by the scheduler to this client's ``subscribe_topic`` handler), so it
+works with remote workers too:
+
+* ``started`` — the job process's pid (and the worker's address) when it has started;
+* ``log`` — output chunks as the job writes them, appended to the job's log file (which
+  lives on the engine's machine) as they arrive;
+* ``end`` — the job's result.
+
+The task also returns the result, used only if its ``end`` event did not arrive.
+
+Cancel
+------
+``cancel`` drops a job that has not started (``future.cancel()``); for a job that may be
+running it calls, on the worker(s), a function that marks the job canceled in that worker's
+registry and kills its process group (a job that starts later sees the mark and does not
+run). This reaches the process at once, with no polling of a per-job ``distributed.Event``.
+
+Worker death
+------------
+If the worker running a job dies, Dask runs the task again on another worker. The job is run
+again at most ``retries`` times (default 1; the LocalCluster this backend owns is configured
+with the same ``allowed-failures``); past that it fails with "the Dask worker running it
+died". The job processes of a dead worker are killed by its fork server as it exits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping
+
+from ..backends import Context
+from ..errors import BadRequest
+from ..fields import Field
+from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .processes import kill_tree, start_time
+
+TOPIC_PREFIX = "jupyter-pipelines-"
+LOG_CHUNK = 16 << 10  # bytes per log event at most (the scheduler keeps the last 1000 events of a topic)
+WORKER_DIED = "the Dask worker running it died"
+
+
+def check_storage(spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
+    """Refuse storage a Dask worker cannot reach (raises BadRequest)."""
+    if spec.get("protocol") == "memory":
+        raise BadRequest(f"the dask compute backend cannot use {what}: 'memory' storage lives in one process's "
+                         "memory and cannot be shared with Dask workers; choose 'local' (workers on this machine), "
+                         "'s3', 'sciserver-files' or another shared storage")
+
+
+# ================================================================================================
+# Worker side: runs inside the Dask worker process.
+# ================================================================================================
+
+_FORKSERVER_MAIN = """
+import sys
+from jupyter_pipelines.runner import forkserver
+from jupyter_pipelines.compute.processes import kill_tree
+import psutil
+try:
+    forkserver.serve(sys.argv[1], bytes.fromhex(sys.stdin.readline().strip()), sys.argv[2:])
+finally:
+    for child in psutil.Process().children():
+        kill_tree(child.pid)
+"""
+
+
+class _WorkerForkServer:
+    """A fork server owned by one worker process; it kills its jobs when that process dies."""
+
+    def __init__(self, preload: tuple[str, ...]) -> None:
+        self.preload = preload
+        self.process: subprocess.Popen[bytes] | None = None
+        self.folder = ""
+        self.address = ""
+        self.authkey = os.urandom(32)
+        self.lock = threading.Lock()
+
+    def connect(self) -> Any:
+        from multiprocessing.connection import Client
+
+        with self.lock:
+            if self.process is None or self.process.poll() is not None:
+                self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-dask-")
+                self.address = os.path.join(self.folder, "forkserver")
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", _FORKSERVER_MAIN, self.address, *self.preload],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+                assert self.process.stdin is not None and self.process.stdout is not None
+                self.process.stdin.write(self.authkey.hex().encode() + b"\n")
+                self.process.stdin.flush()
+                if self.process.stdout.readline().strip() != b"ready":
+                    raise RuntimeError("the job fork server did not start on the Dask worker")
+        return Client(self.address, family="AF_UNIX", authkey=self.authkey)
+
+
+_forkservers: dict[tuple[str, ...], _WorkerForkServer] = {}
+_registry_lock = threading.Lock()
+_running: dict[str, dict[str, Any]] = {}  # job id -> {"pid": int | None, "canceled": bool}
+_canceled_early: dict[str, float] = {}  # job ids canceled before their task started here
+
+
+def _forkserver(preload: tuple[str, ...]) -> _WorkerForkServer:
+    with _registry_lock:
+        server = _forkservers.get(preload)
+        if server is None:
+            server = _forkservers[preload] = _WorkerForkServer(preload)
+        return server
+
+
+def _cancel_on_worker(job_id: str) -> bool:
+    """Run on a worker by ``client.run``: mark the job canceled and kill its process group."""
+    with _registry_lock:
+        entry = _running.get(job_id)
+        if entry is None:
+            now = time.time()
+            for key, when in list(_canceled_early.items()):
+                if now - when > 3600:
+                    del _canceled_early[key]
+            _canceled_early[job_id] = now
+            return False
+        entry["canceled"] = True
+        pid = entry["pid"]
+    if pid:
+        kill_tree(pid)
+    return True
+
+
+def _register(job_id: str) -> dict[str, Any]:
+    with _registry_lock:
+        entry = {"pid": None, "canceled": _canceled_early.pop(job_id, None) is not None}
+        _running[job_id] = entry
+        return entry
+
+
+def _set_pid(entry: dict[str, Any], pid: int) -> bool:
+    """Record the job's pid; True if it was canceled meanwhile (then it is killed)."""
+    with _registry_lock:
+        entry["pid"] = pid
+        canceled = entry["canceled"]
+    if canceled:
+        kill_tree(pid)
+    return canceled
+
+
+class _Reporter:
+    """Sends a job's events to the engine through the scheduler."""
+
+    def __init__(self, topic: str, job_id: str) -> None:
+        from distributed import get_worker
+
+        self.worker = get_worker()
+        self.topic = topic
+        self.job_id = job_id
+        self.pending = b""
+
+    def send(self, kind: str, **data: Any) -> None:
+        self.worker.log_event(self.topic, {"job": self.job_id, "kind": kind, **data})
+
+    def output(self, data: bytes) -> None:
+        """Forward output; whole lines go at once, a partial line waits for its end (or ``flush``)."""
+        self.pending += data
+        cut = self.pending.rfind(b"\n") + 1
+        if cut:
+            self._send_text(self.pending[:cut])
+            self.pending = self.pending[cut:]
+        if len(self.pending) >= LOG_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self._send_text(self.pending)
+            self.pending = b""
+
+    def _send_text(self, data: bytes) -> None:
+        for start in range(0, len(data), LOG_CHUNK):
+            self.send("log", text=data[start:start + LOG_CHUNK].decode("utf-8", "replace"))
+
+
+def run_task(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, ...], use_forkserver: bool) -> dict:
+    """The Dask task of one job: run it in its own process, stream its output, report its end."""
+    reporter = _Reporter(topic, job_id)
+    entry = _register(job_id)
+    try:
+        if entry["canceled"]:
+            result: dict[str, Any] = {"status": "canceled", "exit_code": None}
+        elif use_forkserver:
+            result = _run_forked(spec, preload, entry, reporter)
+        else:
+            result = _run_subprocess(spec, entry, reporter)
+    except Exception as error:  # noqa: BLE001 - the engine must always hear the end
+        result = {"status": "failed", "exit_code": None,
+                  "error": f"could not run the job on the Dask worker: {type(error).__name__}: {error}"}
+    finally:
+        with _registry_lock:
+            _running.pop(job_id, None)
+    reporter.flush()
+    reporter.send("end", result=result)
+    return result
+
+
+def _started(reporter: _Reporter, pid: int) -> None:
+    reporter.send("started", pid=pid, pid_started=start_time(pid), host=os.uname().nodename)
+
+
+def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str, Any],
+                reporter: _Reporter) -> dict[str, Any]:
+    conn = _forkserver(preload).connect()
+    folder = tempfile.mkdtemp(prefix="jupyter-pipelines-job-")
+    fifo = os.path.join(folder, "output")
+    os.mkfifo(fifo, 0o600)
+    read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    keep_open = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before the job has opened it
+    outcome: tuple[str, Any] | None = None
+    code: int | None = None
+    try:
+        _, pid = conn.recv()
+        if _set_pid(entry, pid):
+            return {"status": "canceled", "exit_code": None}
+        _started(reporter, pid)
+        conn.send((spec, fifo))  # the child opens the fifo as its stdout and stderr
+        selector = selectors.DefaultSelector()
+        selector.register(conn.fileno(), selectors.EVENT_READ, "conn")
+        selector.register(read_fd, selectors.EVENT_READ, "output")
+        done = False
+        while not done:
+            for key, _ in selector.select(timeout=1.0):
+                if key.data == "output":
+                    _drain(read_fd, reporter)
+                    continue
+                try:
+                    kind, value = conn.recv()
+                except (EOFError, OSError):
+                    done = True
+                    break
+                if kind == "exit":
+                    code, done = value, True
+                    break
+                outcome = (kind, value)
+        selector.close()
+        os.close(keep_open)
+        keep_open = -1
+        deadline = time.monotonic() + 1.0  # a leftover grandchild may hold the fifo: don't wait for it
+        while time.monotonic() < deadline and _drain(read_fd, reporter, wait=0.05):
+            pass
+    finally:
+        conn.close()
+        if keep_open >= 0:
+            os.close(keep_open)
+        os.close(read_fd)
+        shutil.rmtree(folder, ignore_errors=True)
+    if entry["canceled"]:
+        return {"status": "canceled", "exit_code": code}
+    if outcome and outcome[0] == "ok":
+        return {"status": "success", "exit_code": code, "outputs": outcome[1]["outputs"]}
+    if outcome:
+        return {"status": "failed", "exit_code": code, **outcome[1]}
+    return {"status": "failed", "exit_code": code, "error": _death(code)}
+
+
+def _drain(fd: int, reporter: _Reporter, wait: float = 0.0) -> bool:
+    """Forward what can be read now; False at EOF (no writer left)."""
+    if wait:
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            return True
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        reporter.output(data)
+
+
+def _run_subprocess(spec: dict[str, Any], entry: dict[str, Any], reporter: _Reporter) -> dict[str, Any]:
+    result_r, result_w = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_pipelines.runner", "--result-fd", str(result_w)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(result_w,),
+        start_new_session=True, close_fds=True)
+    os.close(result_w)
+    try:
+        if _set_pid(entry, process.pid):
+            process.wait()
+            return {"status": "canceled", "exit_code": process.returncode}
+        _started(reporter, process.pid)
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(json.dumps(spec).encode())  # the spec (and its secrets) only on stdin
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        os.set_blocking(process.stdout.fileno(), False)
+        while _drain(process.stdout.fileno(), reporter, wait=1.0):
+            if process.poll() is not None:
+                _drain(process.stdout.fileno(), reporter)
+                break
+        code = process.wait()
+        with os.fdopen(result_r, "rb") as file:
+            result_r = -1
+            text = file.read()
+    finally:
+        if result_r >= 0:
+            os.close(result_r)
+        if process.poll() is None:
+            kill_tree(process.pid)
+            process.wait()
+    if entry["canceled"]:
+        return {"status": "canceled", "exit_code": code}
+    if not text:
+        return {"status": "failed", "exit_code": code, "error": _death(code)}
+    result = json.loads(text)
+    result["exit_code"] = code
+    result.pop("seconds", None)
+    return result
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"the job process was killed by {signal.Signals(-code).name}"
+    return f"the job process exited with code {code} without reporting a result"
+
+
+# ================================================================================================
+# Engine side
+# ================================================================================================
+
+class DaskJob:
+    """The engine's handle on one submitted job."""
+
+    def __init__(self, backend: DaskCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
+        self.backend = backend
+        self.job = job
+        self.callbacks = callbacks
+        self.id = f"{job.execution}/{job.node}/{uuid.uuid4().hex}"
+        self.future: Any = None
+        self.worker: str | None = None
+        self.starts = 0
+        self.canceled = False
+        self.ended = False
+        self.lock = threading.Lock()
+
+    # -- from the engine
+    def cancel(self) -> None:
+        with self.lock:
+            if self.ended or self.canceled:
+                return
+            self.canceled = True
+            started = self.starts > 0
+        if not started and self.future is not None:
+            self.future.cancel()  # still queued: drop it (its done callback reports "canceled")
+        self.backend.kill(self.id, self.worker)  # running, or starting right now: kill it there
+
+    # -- from the backend's callback thread (in order of arrival)
+    def on_started(self, msg: Mapping[str, Any]) -> None:
+        with self.lock:
+            if self.ended:
+                return
+            self.starts += 1
+            self.worker = msg.get("worker")
+            starts = self.starts
+        if starts == 1:
+            pid = msg.get("pid")
+            self.callbacks.started(pid, msg.get("pid_started"))
+            return
+        limit = self.backend.config["retries"]
+        if starts - 1 > limit:
+            self._write_log(f"\n[dask] {WORKER_DIED}; the job is not run again (retries={limit})\n")
+            self.backend.kill(self.id, self.worker)
+            if self.future is not None:
+                self.future.cancel()
+            self.end(JobResult("failed", error=f"{WORKER_DIED} (the job was run {starts - 1} time(s))"))
+        else:
+            self._write_log(f"\n[dask] {WORKER_DIED}; running the job again ({starts - 1} of {limit} retries)\n")
+
+    def on_end(self, result: Mapping[str, Any]) -> None:
+        status = result.get("status", "failed")
+        if self.canceled and status != "success":
+            status = "canceled"
+        self.end(JobResult(status, exit_code=result.get("exit_code"), outputs=list(result.get("outputs") or []),
+                           error=result.get("error") if status == "failed" else ("canceled" if status == "canceled"
+                                                                                 else None),
+                           traceback=result.get("traceback") if status == "failed" else None))
+
+    def on_done(self, future: Any) -> None:
+        """The Dask future ended; only matters if no ``end`` event came."""
+        if self.ended:
+            return
+        status = future.status
+        if status == "finished":
+            self._late_result(future, time.monotonic() + 2.0)
+        elif status == "cancelled" or self.canceled:
+            self.end(JobResult("canceled", error="canceled"))
+        else:
+            try:
+                error = future.exception(timeout=10)
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+            if type(error).__name__ == "KilledWorker":
+                message = f"{WORKER_DIED} (the job was run {max(self.starts, 1)} time(s))"
+            else:
+                message = f"the Dask task failed: {type(error).__name__}: {error}"
+            self.end(JobResult("failed", error=message))
+
+    def _late_result(self, future: Any, deadline: float) -> None:
+        """The task returned but its ``end`` event has not been handled yet: it normally comes first, so
+        wait a little (letting the callback thread handle queued events), then use the returned value."""
+        if self.ended:
+            return
+        if time.monotonic() < deadline:
+            time.sleep(0.005)
+            self.backend.callback_thread.submit(self._late_result, future, deadline)
+            return
+        try:
+            self.on_end(future.result(timeout=10))
+        except Exception as error:  # noqa: BLE001
+            self.end(JobResult("failed", error=f"the job's result was lost: {type(error).__name__}: {error}"))
+
+    def end(self, result: JobResult) -> None:
+        with self.lock:
+            if self.ended:
+                return
+            self.ended = True
+        self.backend.forget(self)
+        self.future = None
+        self.callbacks.finished(result)
+
+    def write_output(self, text: str) -> None:
+        if not self.ended:
+            self._write_log(text)
+
+    def _write_log(self, text: str) -> None:
+        with open(self.job.log_path, "ab") as file:
+            file.write(text.encode("utf-8", "replace"))
+
+
+class DaskCompute(ComputeBackend):
+    name = "dask"
+    title = "Dask cluster"
+    description = ("Each operation as a task on a Dask distributed cluster, in its own process on the worker "
+                   "(a LocalCluster on this machine when no scheduler is given).")
+    fields = (
+        Field("scheduler", "str", "", "Address of the Dask scheduler (tcp://host:8786); empty: start a LocalCluster"),
+        Field("workers", "int", 2, "Worker processes of the LocalCluster (when no scheduler is given)"),
+        Field("threads_per_worker", "int", 1, "Operations each LocalCluster worker runs at once"),
+        Field("resources", "str", "", "Dask resources each operation needs, e.g. 'GPU=1,MEMORY=4e9'"),
+        Field("retries", "int", 1, "Times an operation runs again when the worker running it dies", choices=(0, 1, 2, 3)),
+        Field("forkserver", "bool", True, "Fork each operation from a pre-warmed process on the worker "
+              "(else start a new Python interpreter per operation)"),
+        Field("preload", "str", "numpy,pandas", "Modules the pre-warmed process imports, comma-separated"),
+        Field("timeout", "float", 30.0, "Seconds to wait for the scheduler when connecting"),
+    )
+
+    def __init__(self, config: Mapping[str, Any], context: Context) -> None:
+        super().__init__(config, context)
+        self.resources = _parse_resources(self.config["resources"])
+        self.preload = tuple(m.strip() for m in (self.config["preload"] or "").split(",") if m.strip())
+        self.topic = TOPIC_PREFIX + uuid.uuid4().hex
+        self.jobs: dict[str, DaskJob] = {}
+        self.lock = threading.Lock()
+        self.callback_thread = ThreadPoolExecutor(1, thread_name_prefix="dask-jobs")  # keeps events in order
+        self.cluster: Any = None
+        self.client: Any = None
+        self._connect()
+
+    def _connect(self) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+
+        address = (self.config["scheduler"] or "").strip()
+        try:
+            if address:
+                self.client = Client(address, timeout=self.config["timeout"], set_as_default=False)
+            else:
+                with dask.config.set({"distributed.scheduler.allowed-failures": self.config["retries"]}):
+                    self.cluster = LocalCluster(n_workers=max(1, self.config["workers"]),
+                                                threads_per_worker=max(1, self.config["threads_per_worker"]),
+                                                processes=True, dashboard_address=":0",
+                                                resources=self.resources or None)
+                self.client = Client(self.cluster, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            self.close()
+            raise BadRequest(f"cannot connect to the Dask scheduler {address or '(LocalCluster)'}: {error}") from None
+        self.client.subscribe_topic(self.topic, self._on_event)
+
+    # -- engine API
+    def check_storage(self, spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
+        check_storage(spec, what)
+
+    def submit(self, job: JobSpec, callbacks: JobCallbacks) -> DaskJob:
+        handle = DaskJob(self, job, callbacks)
+        try:
+            check_storage(job.spec["storage"])
+            artifact = job.spec.get("artifact") or {}
+            if job.spec.get("kind") == "input" and artifact.get("protocol"):
+                check_storage(artifact, f"input artifact {artifact.get('name')!r}")
+        except BadRequest as error:
+            handle.ended = True
+            self.callback_thread.submit(callbacks.finished, JobResult("failed", error=str(error)))
+            return handle
+        with self.lock:
+            self.jobs[handle.id] = handle
+        key = f"jupyter-pipelines-{job.node}-{uuid.uuid4().hex}"
+        handle.future = self.client.submit(run_task, handle.id, dict(job.spec), self.topic, self.preload,
+                                           self.config["forkserver"], key=key, pure=False,
+                                           resources=self.resources or None)
+        handle.future.add_done_callback(lambda future: self.callback_thread.submit(handle.on_done, future))
+        return handle
+
+    def kill(self, job_id: str, worker: str | None) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.run(_cancel_on_worker, job_id, workers=[worker] if worker else None, on_error="ignore")
+        except Exception:  # noqa: BLE001 - the worker may be gone; its fork server kills the job then
+            pass
+
+    def forget(self, handle: DaskJob) -> None:
+        with self.lock:
+            self.jobs.pop(handle.id, None)
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        """On the client's event loop: write output now, hand the rest to the callback thread in order."""
+        msg = event[1]
+        if not isinstance(msg, dict):
+            return
+        with self.lock:
+            handle = self.jobs.get(msg.get("job", ""))
+        if handle is None:
+            return
+        kind = msg.get("kind")
+        if kind == "log":
+            try:
+                handle.write_output(msg.get("text", ""))
+            except OSError:
+                pass
+        elif kind == "started":
+            self.callback_thread.submit(handle.on_started, msg)
+        elif kind == "end":
+            self.callback_thread.submit(handle.on_end, msg.get("result") or {})
+
+    def close(self) -> None:
+        with self.lock:
+            handles = list(self.jobs.values())
+        for handle in handles:
+            try:
+                handle.cancel()
+            except Exception:  # noqa: BLE001
+                pass
+        if self.client is not None:
+            try:
+                self.client.unsubscribe_topic(self.topic)
+            except Exception:  # noqa: BLE001
+                pass
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+        self.callback_thread.shutdown(wait=False)
+
+
+def _parse_resources(text: str) -> dict[str, float]:
+    resources: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.partition("=")
+        try:
+            resources[name.strip()] = float(value or 1)
+        except ValueError:
+            raise BadRequest(f"field 'resources' of compute backend 'dask': bad amount in {part.strip()!r}") from None
+    return resources

@@ -1,0 +1,367 @@
+"""The ``dask`` compute backend on a real LocalCluster with two process workers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import psutil
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from jupyter_pipelines import Pipeline, operation  # noqa: E402
+from jupyter_pipelines.compute.base import JobResult, JobSpec, compute_backends  # noqa: E402
+from jupyter_pipelines.compute.dask import WORKER_DIED, DaskCompute, check_storage  # noqa: E402
+from jupyter_pipelines.errors import BadRequest  # noqa: E402
+
+pytestmark = pytest.mark.timeout(180)
+WAIT = 90
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    """Until the package declares the entry point, register the backend for these tests."""
+    classes = compute_backends.classes()
+    added = "dask" not in classes
+    classes.setdefault("dask", DaskCompute)
+    yield
+    if added:
+        classes.pop("dask", None)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as local:
+        yield local
+
+
+@pytest.fixture
+def dask_compute(cluster) -> dict[str, Any]:
+    return {"backend": "dask", "config": {"scheduler": cluster.scheduler_address, "preload": ""}}
+
+
+# -- operations ------------------------------------------------------------------------------------------
+
+@operation
+def numbers(n: int = 5):
+    return list(range(n))
+
+
+@operation(outputs=("evens", "odds"))
+def parity(data):
+    return [x for x in data if x % 2 == 0], [x for x in data if x % 2]
+
+
+@operation
+def total(evens, odds):
+    return sum(evens) + sum(odds)
+
+
+@operation
+def whoami(tag: str = ""):
+    return os.getpid()
+
+
+@operation
+def chatty(release: str = ""):
+    print("hello from the dask job", flush=True)
+    deadline = time.time() + 60
+    while not os.path.exists(release) and time.time() < deadline:
+        time.sleep(0.05)
+    print("released")
+    return "done"
+
+
+@operation
+def start():
+    return 1
+
+
+@operation
+def broken(x):
+    def inner(value):
+        raise ValueError(f"bad value {value}")
+
+    return inner(x)
+
+
+@operation
+def waits_for_failure(x, db: str = "", failing: str = ""):
+    import sqlite3
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        connection = sqlite3.connect(db, timeout=30)
+        rows = connection.execute("SELECT status FROM jobs WHERE node = ?", (failing,)).fetchall()
+        connection.close()
+        if rows and rows[0][0] == "failed":
+            return "finished"
+        time.sleep(0.05)
+    raise TimeoutError("the failure was never recorded")
+
+
+@operation
+def join2(a, b):
+    return [a, b]
+
+
+@operation
+def tree(pids: str = ""):
+    import subprocess
+
+    child = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300 & wait"])
+    time.sleep(0.5)
+    import psutil
+
+    found = [os.getpid(), child.pid] + [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
+    with open(pids, "w") as file:
+        json.dump(found, file)
+    child.wait()
+    return 0
+
+
+@operation
+def once_slow(folder: str = ""):
+    """The first run records its pid and hangs; a later run returns at once."""
+    marker = os.path.join(folder, "first-run.json")
+    if not os.path.exists(marker):
+        with open(marker, "w") as file:
+            json.dump(os.getpid(), file)
+        time.sleep(300)
+    return "second run"
+
+
+@operation
+def sleeper(release: str = ""):
+    deadline = time.time() + 60
+    while not os.path.exists(release) and time.time() < deadline:
+        time.sleep(0.05)
+    return 1
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def simple_pipeline(name: str = "simple") -> Pipeline:
+    with Pipeline(name) as p:
+        data = numbers(n=6)
+        evens, odds = parity(data)
+        total(evens, odds)
+    return p
+
+
+# -- tests -----------------------------------------------------------------------------------------------
+
+def test_schema_is_declared() -> None:
+    schema = DaskCompute.schema()
+    names = [field["name"] for field in schema["fields"]]
+    assert schema["name"] == "dask"
+    assert {"scheduler", "workers", "resources", "retries"} <= set(names)
+
+
+def test_pipeline_runs_on_dask(make_engine, dask_compute) -> None:
+    engine = make_engine()
+    ex = simple_pipeline().run(name="on-dask", compute=dask_compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    assert ex.result("parity", "evens") == [0, 2, 4]
+    assert ex.result("total") == 15
+    record = engine.get("default", "on-dask")
+    assert record.compute["backend"] == "dask"
+    assert all(job.exit_code == 0 and job.pid for job in record.jobs)
+
+
+def test_each_job_is_its_own_process_on_a_worker(make_engine, dask_compute, cluster) -> None:
+    make_engine()
+    with Pipeline("pids") as p:
+        for tag in "abc":
+            whoami(tag=tag)
+    ex = p.run(compute=dask_compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    pids = [ex.result(node) for node in ("whoami", "whoami_2", "whoami_3")]
+    assert len(set(pids)) == 3
+    with distributed.Client(cluster, set_as_default=False) as client:
+        worker_pids = set(client.run(os.getpid).values())
+    assert not set(pids) & (worker_pids | {os.getpid()})
+
+
+def test_logs_come_back_live(make_engine, dask_compute, tmp_path) -> None:
+    engine = make_engine()
+    release = str(tmp_path / "release")
+    with Pipeline("logs") as p:
+        chatty(release=release)
+    ex = p.run(name="chat", compute=dask_compute)
+    try:
+        wait_until(lambda: "hello from the dask job" in engine.log("default", "chat", "chatty"), what="the log line")
+        assert engine.get("default", "chat").job("chatty").status == "running"
+    finally:
+        open(release, "w").close()
+    assert ex.wait(WAIT).status == "success"
+    log = ex.logs("chatty")
+    assert log.index("hello from the dask job") < log.index("released")
+
+
+def test_failure_semantics_match_local(make_engine, dask_compute) -> None:
+    engine = make_engine()
+    with Pipeline("failing") as p:
+        s = start()
+        bad = broken(s)
+        slow = waits_for_failure(s, db=engine.store.path, failing="broken")
+        join2(bad, slow)
+    ex = p.run(name="fails", compute=dask_compute, wait=True)
+    assert ex.status == "failed"
+    jobs = ex.jobs
+    assert jobs["start"]["status"] == "success"
+    assert jobs["broken"]["status"] == "failed"
+    assert jobs["waits_for_failure"]["status"] == "success"
+    assert jobs["join2"]["status"] == "skipped"
+    assert jobs["broken"]["error"] == "ValueError: bad value 1"
+    trace = jobs["broken"]["traceback"]
+    assert "in inner" in trace and 'raise ValueError(f"bad value {value}")' in trace
+    assert "jupyter_pipelines" not in trace
+    assert engine.get("default", "fails").error == "operation 'broken' failed: ValueError: bad value 1"
+    assert "bad value 1" in ex.logs("broken")
+
+
+def test_cancel_kills_the_job_process_tree(make_engine, dask_compute, tmp_path) -> None:
+    engine = make_engine()
+    pids_file = str(tmp_path / "pids.json")
+    with Pipeline("canceling") as p:
+        data = tree(pids=pids_file)
+        total(data, data)
+    ex = p.run(name="cancel-me", compute=dask_compute)
+    wait_until(lambda: os.path.exists(pids_file) and os.path.getsize(pids_file), what="the job's processes")
+    pids = json.load(open(pids_file))
+    assert len(pids) >= 4
+    assert engine.get("default", "cancel-me").job("tree").status == "running"
+    ex.cancel()
+    wait_until(lambda: all(gone(pid) for pid in pids), timeout=30, what="the process tree to die")
+    assert ex.wait(WAIT).status == "canceled"
+    assert ex.jobs["tree"]["status"] == "canceled"
+    assert ex.jobs["total"]["status"] == "canceled"
+
+
+def test_memory_storage_is_refused(make_engine, dask_compute) -> None:
+    make_engine()
+    with pytest.raises(BadRequest, match="memory"):
+        check_storage({"protocol": "memory", "options": {}})
+    with pytest.raises(BadRequest, match="'memory' storage"):
+        simple_pipeline("mem").run(compute=dask_compute, storage="memory", wait=True)
+
+
+def _worker_of(pid: int, worker_pids: set[int]) -> int:
+    process = psutil.Process(pid)
+    while process is not None and process.pid not in worker_pids:
+        process = process.parent()
+    assert process is not None, "the job process does not descend from a Dask worker"
+    return process.pid
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_worker_dying_mid_job(make_engine, cluster, tmp_path, retries) -> None:
+    engine = make_engine()
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    with Pipeline("dies") as p:
+        once_slow(folder=str(folder))
+    compute = {"backend": "dask", "config": {"scheduler": cluster.scheduler_address, "preload": "",
+                                             "retries": retries}}
+    ex = p.run(name="dies", compute=compute)
+    marker = folder / "first-run.json"
+    wait_until(lambda: marker.exists() and marker.stat().st_size, what="the job to start")
+    job_pid = json.loads(marker.read_text())
+    with distributed.Client(cluster, set_as_default=False) as client:
+        worker_pids = set(client.run(os.getpid).values())
+    os.kill(_worker_of(job_pid, worker_pids), signal.SIGKILL)
+    wait_until(lambda: gone(job_pid), timeout=30, what="the dead worker's job process to be killed")
+    ex.wait(WAIT)
+    job = ex.jobs["once_slow"]
+    if retries == 0:
+        assert ex.status == "failed"
+        assert job["status"] == "failed" and WORKER_DIED in job["error"]
+    else:
+        assert ex.status == "success", job
+        assert ex.result("once_slow") == "second run"
+        assert "running the job again" in ex.logs("once_slow")
+    wait_until(lambda: len(cluster.scheduler_info["workers"]) == 2, timeout=60, what="the worker to come back")
+
+
+@pytest.mark.parametrize("forkserver", [True, False])
+def test_credentials_never_in_argv(cluster, tmp_path, forkserver) -> None:
+    secret = f"S3CR3T-{uuid.uuid4().hex}"
+    release = str(tmp_path / "release")
+    source = ("import os, time\n"
+              "def hold(release=''):\n"
+              "    deadline = time.time() + 60\n"
+              "    while not os.path.exists(release) and time.time() < deadline:\n"
+              "        time.sleep(0.05)\n"
+              "    return os.getpid()\n")
+    spec = {"node": "hold", "kind": "operation", "function": "hold", "source": source,
+            "attributes": {"release": release}, "inputs": {},
+            "outputs": {"output": str(tmp_path / "out.pkl")},
+            "storage": {"protocol": "file", "options": {"auto_mkdir": True, "api_secret": secret}}}
+    log_path = str(tmp_path / "hold.log")
+    open(log_path, "w").close()
+    started: list[int] = []
+    ended = threading.Event()
+    results: list[JobResult] = []
+
+    class Callbacks:
+        def started(self, pid, pid_started):
+            started.append(pid)
+
+        def finished(self, result):
+            results.append(result)
+            ended.set()
+
+    from jupyter_pipelines.backends import Context
+
+    backend = DaskCompute({"scheduler": cluster.scheduler_address, "preload": "", "forkserver": forkserver},
+                          Context(str(tmp_path), str(tmp_path), 1))
+    try:
+        backend.submit(JobSpec("ex", "hold", spec, log_path), Callbacks())
+        wait_until(lambda: started, what="the job to start")
+        pid = started[0]
+        process = psutil.Process(pid)
+        lineage = [process, *process.parents()]
+        for proc in lineage:
+            assert secret not in " ".join(proc.cmdline())
+            try:
+                assert secret not in json.dumps(proc.environ())
+            except psutil.AccessDenied:
+                pass
+        open(release, "w").close()
+        assert ended.wait(WAIT)
+        assert results[0].status == "success", results[0]
+        assert secret not in open(log_path).read()
+    finally:
+        backend.close()
+
+
+def test_owned_local_cluster(make_engine, tmp_path) -> None:
+    make_engine()
+    compute = {"backend": "dask", "config": {"workers": 1, "preload": ""}}
+    ex = simple_pipeline("owned").run(compute=compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    assert ex.result("total") == 15
