@@ -32,8 +32,11 @@ def build_labextension() -> None:
     inputs = [SOURCES / name for name in ("src", "style", "package.json", "yarn.lock", "tsconfig.json")]
     if marker.exists() and newest([marker]) >= newest(inputs):
         return
-    jlpm = [sys.executable, "-m", "jupyterlab.jlpmapp"]
-    env = {**os.environ, "YARN_ENABLE_IMMUTABLE_INSTALLS": "false"}
+    jlpm = [sys.executable, "-c", "import sys; from jupyter_builder.jlpm import main; sys.exit(main())"]
+    # pip's isolated build environment is on this process's sys.path only: hand it to the children
+    # (jlpm, and the `jupyter labextension build` that build:prod runs).
+    env = {**os.environ, "YARN_ENABLE_IMMUTABLE_INSTALLS": "false",
+           "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
     subprocess.run([*jlpm, "install"], cwd=SOURCES, check=True, env=env)
     subprocess.run([*jlpm, "build:prod"], cwd=SOURCES, check=True, env=env)
 
