@@ -126,12 +126,14 @@ class ExecuteDialog(Shown):
         pages += [("Compute", self.compute.box), ("Storage", self.storage.box)]
         self.tabs = w.Tab(children=[page for _, page in pages], titles=[title for title, _ in pages])
         self.tabs.layout.min_height = "200px"
+        self.tabs.add_class("jp-pipelines-tabs")
         self._pages = [title for title, _ in pages]
         self.save = w.Checkbox(value=False, description="Save these settings for future executions", indent=False,
                                tooltip="Keeps the non-secret options for this pipeline; they pre-fill this "
                                        "dialog next time. Secrets are never saved.")
         self.run_button = w.Button(description="Run", button_style="primary", icon="play",
                                    tooltip="Submit the execution")
+        self.run_button.add_class("jp-pipelines-run")
         self.run_button.on_click(self.run)
         footer = w.HBox([self.save, self.run_button],
                         layout=w.Layout(justify_content="space-between", align_items="center", margin="6px 0 0"))

@@ -43,13 +43,17 @@ class OperationRow(w.HBox):
         self.badge = w.HTML(layout=w.Layout(width="100px"))
         self.duration = w.HTML(layout=w.Layout(width="110px"))
         self.children = (self.name_label, self.badge, self.duration)
-        self.add_class("jp-pipelines-row")
+        self.add_class("jp-pipelines-op-row")
+        self.add_class(f"jp-pipelines-op-{self.op}")  # stable hooks for browser tests and styling
         self.update(job)
 
     def update(self, job: Mapping[str, Any]) -> None:
         self.job = {**self.job, **job}
         if self.job["status"] != self.status:
+            if self.status:
+                self.remove_class(f"jp-pipelines-op-status-{self.status}")
             self.status = self.job["status"]
+            self.add_class(f"jp-pipelines-op-status-{self.status}")
             self.badge.value = badge(self.status)
         self.tick()
 
@@ -281,7 +285,10 @@ class StatusView(Shown):
         failed = [op for op, row in self.rows.items() if row.status == "failed"]
         if failed:
             return failed[0]
-        return self._log_op
+        if self._log_op in self._logs and self._logs[self._log_op][1].strip():
+            return self._log_op
+        written = [op for op in self.rows if self._logs.get(op, [0, ""])[1].strip()]
+        return written[-1] if written else self._log_op
 
     def _render_log(self) -> None:
         op = self._shown_log_op()
@@ -331,6 +338,7 @@ class StatusView(Shown):
         if final and not self.cancel_button.disabled:
             self.cancel_button.disabled = True
             self.cancel_button.tooltip = f"The execution has ended ({status})"
+            self.cancel_button.layout.display = "none"
         self._tick()
 
     def _tick(self) -> None:
