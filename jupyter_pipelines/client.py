@@ -367,7 +367,13 @@ class Execution:
         deadline = None if timeout is None else time.monotonic() + timeout
         if self.refresh().data["status"] in FINAL_EXECUTION:
             return self
-        follower = threading.Thread(target=lambda: list(self.events()), daemon=True)
+        def follow() -> None:
+            after = 0
+            while self.refresh().data["status"] not in FINAL_EXECUTION:  # also past a re-run's old final event
+                for event in self.events(after):
+                    after = event.get("seq") or after
+
+        follower = threading.Thread(target=follow, daemon=True)
         follower.start()
         follower.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self.refresh()

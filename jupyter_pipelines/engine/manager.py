@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..backends import Context
-from ..compute import ComputeBackend, JobResult, JobSpec, compute_backends
+from ..compute import ComputeBackend, JobResult, compute_backends
 from ..compute.processes import is_same_process, kill_tree, start_time
 from ..errors import BadRequest, Conflict, NotFound
 from ..fields import has_secrets

@@ -25,10 +25,14 @@ class _Callbacks:
         self.node = node
 
     def started(self, pid: int | None, pid_started: float | None) -> None:
+        if not self.run.mark_started(self.node):
+            return  # dropped after another job failed; the backend is killing it
         self.run.store.update_job(self.run.execution_id, self.node, status="running", started=now(), pid=pid,
                                   pid_started=pid_started)
 
     def finished(self, result: JobResult) -> None:
+        if result.status == "failed":
+            self.run.halt()  # now, on the backend's thread, before it can start another queued job
         self.run.completions.put((self.node, result))
 
 
@@ -58,6 +62,10 @@ class ExecutionRun:
         self.completions: queue.Queue[tuple[str, JobResult] | None] = queue.Queue()
         self.handles: dict[str, Any] = {}
         self.failed: str | None = None
+        self.lock = threading.RLock()
+        self.running: set[str] = set()  # jobs the backend has started
+        self.dropped: set[str] = set()  # queued jobs canceled because another job failed
+        self.halted = threading.Event()  # a job failed: no new job starts
         self.cancel_requested = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"execution-{record.name}", daemon=True)
@@ -93,7 +101,7 @@ class ExecutionRun:
                 return
             if self.cancel_requested.is_set():
                 return self._cancel_all()
-            if self.failed is None:
+            if not self.halted.is_set():
                 self._start_ready()
             if not self.handles:
                 break
@@ -114,7 +122,30 @@ class ExecutionRun:
         return [node for node in self.order
                 if self.status[node] == "pending" and all(self.status[dep] == "success" for dep in self.dependencies[node])]
 
+    def mark_started(self, node: str) -> bool:
+        """Record that the backend started ``node``; False if it was dropped after a failure."""
+        with self.lock:
+            if node in self.dropped:
+                return False
+            self.running.add(node)
+            return True
+
+    def halt(self) -> None:
+        """A job failed: start nothing more and drop the jobs still queued (running ones finish)."""
+        with self.lock:
+            self.halted.set()
+            queued = [(node, handle) for node, handle in self.handles.items()
+                      if node not in self.running and node not in self.dropped]
+            self.dropped.update(node for node, _ in queued)
+        for _, handle in queued:
+            handle.cancel()
+
     def _start_ready(self) -> None:
+        with self.lock:
+            if not self.halted.is_set():
+                self._submit_ready()
+
+    def _submit_ready(self) -> None:
         for node in self._ready():
             spec = self.build_spec(node)
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
@@ -126,9 +157,11 @@ class ExecutionRun:
             self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
 
     def _complete(self, node: str, result: JobResult) -> None:
-        self.handles.pop(node, None)
+        with self.lock:
+            self.handles.pop(node, None)
+            self.running.discard(node)
         status = result.status
-        if status == "canceled" and self.failed is not None and not self.cancel_requested.is_set():
+        if status == "canceled" and self.halted.is_set() and not self.cancel_requested.is_set():
             status = "skipped"  # dropped from the queue because another job failed
         if status == "success":
             self.on_success(node, result)
@@ -137,9 +170,7 @@ class ExecutionRun:
                               error=result.error, traceback=result.traceback, outputs=result.outputs)
         if status == "failed" and self.failed is None:
             self.failed = f"operation {node!r} failed: {result.error}"
-            for other, handle in list(self.handles.items()):
-                if self.status[other] == "queued":
-                    handle.cancel()
+            self.halt()
 
     def _skip_rest(self) -> None:
         for node, status in self.status.items():

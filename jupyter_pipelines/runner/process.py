@@ -5,7 +5,7 @@ import os
 import sys
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any, Mapping
+from typing import Any
 
 from .job import JobError, run_job
 

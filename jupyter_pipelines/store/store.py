@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from importlib import resources
 from typing import Any, Callable, Iterator
 
@@ -16,6 +17,21 @@ from ..pipeline import Pipeline
 from .models import ArtifactRecord, Event, ExecutionRecord, JobRecord, now
 
 Listener = Callable[[list[Event]], None]
+
+
+def _enable_wal(db: sqlite3.Connection, timeout: float = 60.0) -> None:
+    """Switch to WAL; while another process creates the same database this answers "locked"
+    without waiting (SQLite's busy timeout does not apply), so retry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class Store:
@@ -37,7 +53,7 @@ class Store:
         if db is None:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db

@@ -1,0 +1,187 @@
+"""Executions survive the death of their engine: resumed by the next one, or clearly marked."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from jupyter_pipelines import Pipeline, operation
+from jupyter_pipelines.engine import ExecutionManager
+
+pytestmark = pytest.mark.timeout(150)
+
+ENGINE_SCRIPT = textwrap.dedent('''
+    import json, os, sys, time
+    from jupyter_pipelines import Pipeline, operation
+    from jupyter_pipelines.engine import ExecutionManager
+
+    home, folder, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    @operation
+    def a(folder: str = ""):
+        with open(os.path.join(folder, "a.runs"), "a") as file:
+            file.write(f"{os.getpid()}\\n")
+        return 1
+
+    @operation
+    def b(x, folder: str = ""):
+        with open(os.path.join(folder, "b.runs"), "a") as file:
+            file.write(f"{os.getpid()}\\n")
+        first = not os.path.exists(os.path.join(folder, "b.slept"))
+        open(os.path.join(folder, "b.slept"), "w").close()
+        time.sleep(120 if first else 3)  # the first attempt is interrupted long before it ends
+        return x + 1
+
+    @operation
+    def c(x):
+        return x * 10
+
+    with Pipeline("restartable", project="restart") as p:
+        c(b(a(folder=folder), folder=folder))
+
+    storage = None
+    if mode == "secret":  # a secret storage option: kept in this process's memory only
+        storage = {"backend": "fsspec", "config": {"url": "file://" + os.path.join(folder, "data"),
+                                                   "secret_options": {"auto_mkdir": True}}}
+    manager = ExecutionManager(home)
+    record = manager.submit(p, "survivor", storage=storage)
+    print(json.dumps({"name": record.name}), flush=True)
+    time.sleep(600)
+''')
+
+
+@operation
+def numbers(n: int = 3):
+    return list(range(n))
+
+
+@operation
+def total(values):
+    return sum(values)
+
+
+def job_status(db: str, node: str) -> str | None:
+    if not os.path.exists(db):
+        return None
+    connection = sqlite3.connect(db, timeout=30)
+    try:
+        row = connection.execute("SELECT jobs.status FROM jobs JOIN executions ON executions.id = jobs.execution_id "
+                                 "WHERE executions.name = 'survivor' AND jobs.node = ?", (node,)).fetchone()
+        return row[0] if row else None
+    except sqlite3.OperationalError:  # not created yet
+        return None
+    finally:
+        connection.close()
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path) as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
+
+
+def start_and_kill_engine(home: str, folder: str, mode: str) -> list[int]:
+    """Run the engine script until ``b`` runs, then SIGKILL it; return the pids of ``b``'s first attempt."""
+    script = os.path.join(folder, "engine.py")
+    with open(script, "w") as file:
+        file.write(ENGINE_SCRIPT)
+    env = {**os.environ, "JUPYTER_PIPELINES_HOME": home, "JUPYTER_PIPELINES_EMBEDDED": "1"}
+    process = subprocess.Popen([sys.executable, script, home, folder, mode], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    db = os.path.join(home, "pipelines.db")
+    try:
+        deadline = time.monotonic() + 90
+        runs = os.path.join(folder, "b.runs")
+        while job_status(db, "b") != "running" or not read_text(runs).strip():
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "b never started running"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    with open(os.path.join(folder, "b.runs")) as file:
+        return [int(line) for line in file.read().split()]
+
+
+def test_resume_after_the_engine_was_killed(pipelines_home, tmp_path) -> None:
+    folder = str(tmp_path)
+    first_b = start_and_kill_engine(pipelines_home, folder, "plain")
+    manager = ExecutionManager(pipelines_home)
+    try:
+        record = manager.get("restart", "survivor")
+        assert record.status == "running" and record.job("b").status == "running"  # as the dead engine left it
+        assert manager.resume() == [("restart", "survivor")]
+        record = manager.wait("restart", "survivor", timeout=90)
+        assert record.status == "success", record.to_dict()
+        assert record.job("a").attempt == 1  # its stored output was reused
+        assert record.job("b").attempt == 2
+        assert record.job("c").attempt == 1
+        assert all(job.status != "running" for job in record.jobs)
+        with open(tmp_path / "a.runs") as file:
+            assert len(file.read().split()) == 1
+        with open(tmp_path / "b.runs") as file:
+            assert len(file.read().split()) == 2
+        for pid in first_b:  # the orphaned first attempt of b was killed
+            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        events = manager.store.events(execution_id=record.id)
+        assert any(e.type == "execution" and e.data.get("resumed") for e in events)
+        from jupyter_pipelines.client import EmbeddedApi, Execution
+
+        assert Execution(EmbeddedApi(manager), record.to_dict()).result("c") == 20
+        assert manager.resume() == []  # nothing left to take over
+    finally:
+        manager.close()
+
+
+def test_execution_with_secrets_is_marked_failed_on_restart(pipelines_home, tmp_path) -> None:
+    folder = str(tmp_path)
+    start_and_kill_engine(pipelines_home, folder, "secret")
+    manager = ExecutionManager(pipelines_home)
+    try:
+        record = manager.get("restart", "survivor")
+        assert record.needs_secrets
+        assert "secret_options" not in json.dumps(record.storage)  # never written
+        assert manager.resume() == [("restart", "survivor")]
+        record = manager.get("restart", "survivor")
+        assert record.status == "failed"
+        assert "restart" in record.error and "credentials" in record.error
+        assert record.job("a").status == "success"
+        assert record.job("b").status == "failed" and "restart" in (record.job("b").error or "")
+        assert record.job("c").status == "skipped"
+        assert all(job.status != "running" for job in record.jobs)
+    finally:
+        manager.close()
+
+
+def test_needs_secrets_flag_set_in_the_store(engine, pipelines_home, tmp_path) -> None:
+    """The same rule, simulated: a row that needed secrets, whose engine is gone."""
+    with Pipeline("flagged") as p:
+        total(numbers(n=3))
+    record = engine.submit(p, "flagged")
+    engine.wait("default", "flagged", timeout=60)
+    connection = sqlite3.connect(engine.store.path, timeout=30)
+    with connection:
+        connection.execute("UPDATE executions SET status = 'running', ended = NULL, needs_secrets = 1, "
+                           "owner = '999999999:1.0' WHERE id = ?", (record.id,))
+        connection.execute("UPDATE jobs SET status = 'pending' WHERE execution_id = ? AND node = 'total'",
+                           (record.id,))
+    connection.close()
+    other = ExecutionManager(pipelines_home)
+    try:
+        assert other.resume() == [("default", "flagged")]
+        after = other.get("default", "flagged")
+        assert after.status == "failed"
+        assert "interrupted by a restart" in after.error
+        assert after.job("total").status == "skipped"
+    finally:
+        other.close()
