@@ -40,9 +40,11 @@ class Field:
             else:
                 parsed = cast(value)
         except (TypeError, ValueError):
-            raise BadRequest(f"field {self.name!r} of {owner} must be {self.type}, got {value!r}") from None
+            shown = "a value of another type" if self.secret else repr(value)
+            raise BadRequest(f"field {self.name!r} of {owner} must be {self.type}, got {shown}") from None
         if self.choices and parsed not in self.choices:
-            raise BadRequest(f"field {self.name!r} of {owner} must be one of {list(self.choices)}, got {parsed!r}")
+            shown = "another value" if self.secret else repr(parsed)
+            raise BadRequest(f"field {self.name!r} of {owner} must be one of {list(self.choices)}, got {shown}")
         return parsed
 
 

@@ -94,7 +94,7 @@ class LocalJob:
     def _run_process(self) -> JobResult:
         spec = dict(self.job.spec)
         memory = spec["storage"]["protocol"] == "memory"
-        if memory:
+        if memory or (spec.get("artifact") or {}).get("protocol") == "memory":
             spec["memory_files"] = _memory_inputs(spec)
         conn = self.backend.forkserver.connect()
         outcome: tuple[str, Any] | None = None
@@ -131,7 +131,7 @@ class LocalJob:
 
 def _memory_inputs(spec: Mapping[str, Any]) -> dict[str, bytes]:
     fs = fsspec.filesystem("memory")
-    paths = list(spec.get("inputs", {}).values())
+    paths = list(spec.get("inputs", {}).values()) if spec["storage"]["protocol"] == "memory" else []
     artifact = spec.get("artifact")
     if artifact and artifact.get("protocol") == "memory" and spec["kind"] == "input":
         paths.append(artifact["path"])
@@ -150,7 +150,7 @@ class LocalCompute(ComputeBackend):
     description = "Each operation in its own process on the server's machine, in parallel up to the cores."
     fields = (
         Field("workers", "int", 0, "Operations run at once; 0 means the server's worker count (the cores)"),
-        Field("preload", "str", "numpy,pandas", "Modules imported once by the pre-warmed process, comma-separated"),
+        Field("preload", "str", "numpy,pandas,s3fs", "Modules imported once by the pre-warmed process, comma-separated"),
     )
 
     def __init__(self, config: Mapping[str, Any], context: Context) -> None:

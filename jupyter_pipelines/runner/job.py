@@ -87,6 +87,20 @@ def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> lis
     return [{"name": name, **write_value(fs, spec["outputs"][name], value)} for name, value in zip(names, values)]
 
 
+#: Input jobs read in chunks of this size, with no read-ahead cache (s3fs's would hold two chunks more).
+READ_CHUNK = 4 << 20
+#: ... and write through a buffer of this size: S3's smallest multipart part (5 MiB).
+WRITE_BLOCK = 5 << 20
+
+
+def open_reader(fs: fsspec.AbstractFileSystem, path: str) -> Any:
+    """Open ``path`` to stream it: ``READ_CHUNK`` blocks, no cache where the filesystem has one."""
+    try:
+        return fs.open(path, "rb", block_size=READ_CHUNK, cache_type="none")
+    except TypeError:  # a filesystem whose files take no cache_type
+        return fs.open(path, "rb", block_size=READ_CHUNK)
+
+
 #: Artifacts of this type are raw files (``Artifact.upload`` of a path): operations get their bytes.
 FILE_TYPE = "file"
 #: What an operation receives for a ``file`` artifact.
@@ -155,12 +169,12 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
     stage = "read"
     try:
         source_fs = filesystem(artifact)
-        reader = source_fs.open(artifact["path"], "rb", block_size=COPY_CHUNK)
+        reader = open_reader(source_fs, artifact["path"])
         with reader:
             total = source_fs.size(artifact["path"]) if is_file else None
             stage = "write"
             ensure_parent(fs, target)
-            with fs.open(target, "wb", block_size=COPY_CHUNK) as writer:
+            with fs.open(target, "wb", block_size=WRITE_BLOCK) as writer:
                 size = 0
                 if is_file:
                     header = file_value_header(int(total or 0))
@@ -169,7 +183,7 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
                 copied = 0
                 while True:
                     stage = "read"
-                    chunk = reader.read(COPY_CHUNK)
+                    chunk = reader.read(READ_CHUNK)
                     if not chunk:
                         break
                     stage = "write"
@@ -209,7 +223,7 @@ def run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     fs = filesystem(spec["storage"])
     for path, data in (spec.get("memory_files") or {}).items():
-        fs.pipe_file(path, data)
+        fsspec.filesystem("memory").pipe_file(path, data)
     outputs = RUNNERS[spec["kind"]](spec, fs)
     result: dict[str, Any] = {"outputs": outputs, "seconds": time.perf_counter() - started}
     if spec["storage"]["protocol"] == "memory":

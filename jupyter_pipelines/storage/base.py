@@ -10,6 +10,7 @@ import fsspec
 from ..backends import Backend, Registry
 from ..errors import BadRequest
 
+UPLOADS = "uploaded.artifacts"
 SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -46,6 +47,13 @@ class StorageBackend(Backend):
 
     def artifact_location(self, project: str, execution: str, artifact: str) -> str:
         return self.location(project, execution, "artifacts", f"{artifact}.pkl")
+
+    def upload_location(self, project: str, artifact: str, suffix: str = ".pkl") -> str:
+        """Where ``Artifact.upload`` puts an artifact: beside the executions of its project.
+
+        Execution names never hold a ``.``, so ``uploaded.artifacts`` cannot clash with one.
+        """
+        return self.location(project, UPLOADS, f"{artifact}{suffix}")
 
 
 storage_backends: Registry[StorageBackend] = Registry("jupyter_pipelines.storage", "storage")

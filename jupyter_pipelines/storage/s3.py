@@ -8,6 +8,11 @@ from .base import StorageBackend
 
 
 class S3Storage(StorageBackend):
+    """Without ``key`` and ``secret`` s3fs looks for credentials the usual AWS way (environment
+    variables of the process that reads, ``~/.aws``, instance roles). The access key id is marked
+    secret too: it names an account's credential, so it is never stored, saved or returned.
+    """
+
     name = "s3"
     title = "Amazon S3 (or compatible)"
     description = "A bucket on S3 or an S3-compatible service (MinIO, Ceph, …)."
@@ -16,8 +21,9 @@ class S3Storage(StorageBackend):
         Field("prefix", "str", "pipelines", "Key prefix inside the bucket"),
         Field("endpoint_url", "str", None, "Endpoint URL for S3-compatible services; empty for AWS"),
         Field("region", "str", None, "Region name, e.g. us-east-1"),
-        Field("key", "str", None, "Access key id"),
+        Field("key", "str", None, "Access key id (kept in memory only, like the secret)", secret=True),
         Field("secret", "str", None, "Secret access key", secret=True),
+        Field("token", "str", None, "Session token, for temporary credentials", secret=True),
     )
 
     def root(self) -> str:
@@ -33,4 +39,6 @@ class S3Storage(StorageBackend):
         options: dict[str, Any] = {"client_kwargs": client, "skip_instance_cache": True}
         if self.config["key"] or self.config["secret"]:
             options.update(key=self.config["key"], secret=self.config["secret"])
+        if self.config["token"]:
+            options["token"] = self.config["token"]
         return {"protocol": "s3", "options": options}
