@@ -43,6 +43,9 @@ class ComputeBackend(Backend):
     """Runs jobs. ``submit`` returns at once; the backend calls back from its own threads."""
 
     kind: ClassVar[str] = "compute"
+    #: After a failure, queued jobs are dropped. Backends that hear of starts late (their start
+    #: notices travel through a cluster) set this False: what they were handed runs to its end.
+    drops_queued: ClassVar[bool] = True
 
     def check_storage(self, spec: dict[str, Any], what: str = "the execution's storage") -> None:
         """Raise BadRequest when jobs of this backend cannot reach storage opened with ``spec``."""

@@ -89,7 +89,7 @@ from jupyter_pipelines.runner import forkserver
 from jupyter_pipelines.compute.processes import kill_tree
 import psutil
 try:
-    forkserver.serve(sys.argv[1], bytes.fromhex(sys.stdin.readline().strip()), sys.argv[2:])
+    forkserver.serve(sys.argv[1], sys.argv[2:])
 finally:
     for child in psutil.Process().children():
         kill_tree(child.pid)
@@ -104,7 +104,6 @@ class _WorkerForkServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.folder = ""
         self.address = ""
-        self.authkey = os.urandom(32)
         self.lock = threading.Lock()
 
     def connect(self) -> Any:
@@ -117,12 +116,10 @@ class _WorkerForkServer:
                 self.process = subprocess.Popen(
                     [sys.executable, "-c", _FORKSERVER_MAIN, self.address, *self.preload],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-                assert self.process.stdin is not None and self.process.stdout is not None
-                self.process.stdin.write(self.authkey.hex().encode() + b"\n")
-                self.process.stdin.flush()
+                assert self.process.stdout is not None
                 if self.process.stdout.readline().strip() != b"ready":
                     raise RuntimeError("the job fork server did not start on the Dask worker")
-        return Client(self.address, family="AF_UNIX", authkey=self.authkey)
+        return Client(self.address, family="AF_UNIX")  # in a 0700 folder: only this user can connect
 
 
 _forkservers: dict[tuple[str, ...], _WorkerForkServer] = {}
@@ -469,6 +466,7 @@ class DaskJob:
 
 class DaskCompute(ComputeBackend):
     name = "dask"
+    drops_queued = False  # start notices arrive as Dask events, possibly after a failure
     title = "Dask cluster"
     description = ("Each operation as a task on a Dask distributed cluster, in its own process on the worker "
                    "(a LocalCluster on this machine when no scheduler is given).")

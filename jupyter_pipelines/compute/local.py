@@ -33,27 +33,24 @@ class ForkServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.folder = ""
         self.address = ""
-        self.authkey = os.urandom(32)
         self.lock = threading.Lock()
 
     def _ensure_running(self) -> None:
         with self.lock:
             if self.process is not None and self.process.poll() is None:
                 return
-            self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-")
+            self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-")  # mode 0700: only we can connect
             self.address = os.path.join(self.folder, "forkserver")
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_pipelines.runner.forkserver", self.address, *self.preload],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-            assert self.process.stdin is not None and self.process.stdout is not None
-            self.process.stdin.write(self.authkey.hex().encode() + b"\n")
-            self.process.stdin.flush()
+            assert self.process.stdout is not None
             if self.process.stdout.readline().strip() != b"ready":
                 raise RuntimeError("the job fork server did not start")
 
     def connect(self) -> Any:
         self._ensure_running()
-        return Client(self.address, family="AF_UNIX", authkey=self.authkey)
+        return Client(self.address, family="AF_UNIX")
 
     def close(self) -> None:
         with self.lock:
@@ -104,8 +101,8 @@ class LocalJob:
             self.pid = pid
             if self.canceled:
                 kill_tree(pid)
-            self.callbacks.started(pid, start_time(pid))
             conn.send((spec, self.job.log_path))
+            self.callbacks.started(pid, start_time(pid))
             while True:
                 kind, value = conn.recv()
                 if kind == "exit":

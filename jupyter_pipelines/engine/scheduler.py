@@ -134,6 +134,8 @@ class ExecutionRun:
         """A job failed: start nothing more and drop the jobs still queued (running ones finish)."""
         with self.lock:
             self.halted.set()
+            if not self.compute.drops_queued:
+                return
             queued = [(node, handle) for node, handle in self.handles.items()
                       if node not in self.running and node not in self.dropped]
             self.dropped.update(node for node, _ in queued)

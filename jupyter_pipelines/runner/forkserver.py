@@ -1,7 +1,7 @@
 """A pre-warmed process that forks one child per job.
 
 ``python -m jupyter_pipelines.runner.forkserver ADDRESS [MODULE ...]`` imports the modules
-once, listens on the unix socket ADDRESS (authkey read from stdin), and for each connection
+once, listens on the unix socket ADDRESS (inside a folder only its user can enter), and for each connection
 forks a child that runs one job (see ``process.job_child``). It reaps children and tells
 each connection its child's exit code. It exits when its parent closes its stdin.
 
@@ -26,11 +26,11 @@ def _preload(modules: list[str]) -> None:
             pass
 
 
-def serve(address: str, authkey: bytes, modules: list[str]) -> None:
+def serve(address: str, modules: list[str]) -> None:
     _preload(["jupyter_pipelines.runner.process", *modules])
     from .process import job_child
 
-    listener = Listener(address, family="AF_UNIX", authkey=authkey)
+    listener = Listener(address, family="AF_UNIX")
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -81,4 +81,4 @@ def _reap(children: dict[int, Connection]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], bytes.fromhex(sys.stdin.readline().strip()), sys.argv[2:])
+    serve(sys.argv[1], sys.argv[2:])

@@ -32,7 +32,8 @@ def failure(error: BaseException) -> dict[str, Any]:
 def job_child(conn: Connection) -> None:
     """In a freshly forked child: lead a new session, send our pid, run the job, report, exit.
 
-    The request is ``(spec, log_path)``; stdout and stderr go to the log file as they are written.
+    The request ``(spec, log_path)`` is already waiting on ``conn``; stdout and stderr go to the
+    log file as they are written.
     """
     code = 1
     try:
