@@ -18,6 +18,7 @@ from jupyter_pipelines import Pipeline, operation  # noqa: E402
 from jupyter_pipelines.compute.base import JobResult, JobSpec, compute_backends  # noqa: E402
 from jupyter_pipelines.compute.dask import WORKER_DIED, DaskCompute, check_storage  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
+from job_operations import broken, chatty, numbers, parity, start, total  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 WAIT = 90
@@ -48,47 +49,10 @@ def dask_compute(cluster) -> dict[str, Any]:
 
 # -- operations ------------------------------------------------------------------------------------------
 
-@operation
-def numbers(n: int = 5):
-    return list(range(n))
-
-
-@operation(outputs=("evens", "odds"))
-def parity(data):
-    return [x for x in data if x % 2 == 0], [x for x in data if x % 2]
-
-
-@operation
-def total(evens, odds):
-    return sum(evens) + sum(odds)
-
 
 @operation
 def whoami(tag: str = ""):
     return os.getpid()
-
-
-@operation
-def chatty(release: str = ""):
-    print("hello from the dask job", flush=True)
-    deadline = time.time() + 60
-    while not os.path.exists(release) and time.time() < deadline:
-        time.sleep(0.05)
-    print("released")
-    return "done"
-
-
-@operation
-def start():
-    return 1
-
-
-@operation
-def broken(x):
-    def inner(value):
-        raise ValueError(f"bad value {value}")
-
-    return inner(x)
 
 
 @operation
@@ -213,13 +177,13 @@ def test_logs_come_back_live(make_engine, dask_compute, tmp_path) -> None:
         chatty(release=release)
     ex = p.run(name="chat", compute=dask_compute)
     try:
-        wait_until(lambda: "hello from the dask job" in engine.log("default", "chat", "chatty"), what="the log line")
+        wait_until(lambda: "hello from the job" in engine.log("default", "chat", "chatty"), what="the log line")
         assert engine.get("default", "chat").job("chatty").status == "running"
     finally:
         open(release, "w").close()
     assert ex.wait(WAIT).status == "success"
     log = ex.logs("chatty")
-    assert log.index("hello from the dask job") < log.index("released")
+    assert log.index("hello from the job") < log.index("released")
 
 
 def test_failure_semantics_match_local(make_engine, dask_compute) -> None:

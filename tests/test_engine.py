@@ -20,6 +20,7 @@ from jupyter_pipelines import Output, Pipeline, operation
 from jupyter_pipelines.errors import BadRequest, Conflict
 from jupyter_pipelines.names import first_free, normalize
 from jupyter_pipelines.runner import serialize
+from job_operations import broken, chatty, numbers, parity, start, total
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,20 +28,6 @@ WAIT = 90  # seconds: generous upper bound for anything to happen
 
 
 # -- operations (top level and self-contained: they are captured as source) ------------------------------
-
-@operation
-def numbers(n: int = 5):
-    return list(range(n))
-
-
-@operation(outputs=("evens", "odds"))
-def parity(data):
-    return [x for x in data if x % 2 == 0], [x for x in data if x % 2]
-
-
-@operation
-def total(evens, odds):
-    return sum(evens) + sum(odds)
 
 
 @operation
@@ -61,29 +48,6 @@ def window(folder: str = "", me: str = "", other: str = ""):
     with open(os.path.join(folder, f"{me}.json"), "w") as file:
         json.dump([start, end], file)
     return me
-
-
-@operation
-def chatty(release: str = ""):
-    print("hello from the job", flush=True)
-    deadline = time.time() + 60
-    while not os.path.exists(release) and time.time() < deadline:
-        time.sleep(0.05)
-    print("released")
-    return "done"
-
-
-@operation
-def start():
-    return 1
-
-
-@operation
-def broken(x):
-    def inner(value):
-        raise ValueError(f"bad value {value}")
-
-    return inner(x)
 
 
 @operation

@@ -17,6 +17,7 @@ from jupyter_pipelines import Pipeline, operation  # noqa: E402
 from jupyter_pipelines.compute.base import compute_backends  # noqa: E402
 from jupyter_pipelines.compute.sciserver import SciServerCompute  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
+from job_operations import numbers, parity, total
 
 pytestmark = pytest.mark.timeout(180)
 WAIT = 90
@@ -58,21 +59,6 @@ def choices(standin, token) -> dict[str, Any]:
 
 
 # -- operations ------------------------------------------------------------------------------------------
-
-@operation
-def numbers(n: int = 5):
-    print(f"making {n} numbers")
-    return list(range(n))
-
-
-@operation(outputs=("evens", "odds"))
-def parity(data):
-    return [x for x in data if x % 2 == 0], [x for x in data if x % 2]
-
-
-@operation
-def total(evens, odds):
-    return sum(evens) + sum(odds)
 
 
 @operation

@@ -64,6 +64,7 @@ from ..backends import Context
 from ..errors import BadRequest
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .local import ForkServer
 from .processes import kill_tree, start_time
 
 TOPIC_PREFIX = "jupyter-pipelines-"
@@ -96,43 +97,17 @@ finally:
 """
 
 
-class _WorkerForkServer:
-    """A fork server owned by one worker process; it kills its jobs when that process dies."""
-
-    def __init__(self, preload: tuple[str, ...]) -> None:
-        self.preload = preload
-        self.process: subprocess.Popen[bytes] | None = None
-        self.folder = ""
-        self.address = ""
-        self.lock = threading.Lock()
-
-    def connect(self) -> Any:
-        from multiprocessing.connection import Client
-
-        with self.lock:
-            if self.process is None or self.process.poll() is not None:
-                self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-dask-")
-                self.address = os.path.join(self.folder, "forkserver")
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", _FORKSERVER_MAIN, self.address, *self.preload],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-                assert self.process.stdout is not None
-                if self.process.stdout.readline().strip() != b"ready":
-                    raise RuntimeError("the job fork server did not start on the Dask worker")
-        return Client(self.address, family="AF_UNIX")  # in a 0700 folder: only this user can connect
-
-
-_forkservers: dict[tuple[str, ...], _WorkerForkServer] = {}
+_forkservers: dict[tuple[str, ...], ForkServer] = {}
 _registry_lock = threading.Lock()
 _running: dict[str, dict[str, Any]] = {}  # job id -> {"pid": int | None, "canceled": bool}
 _canceled_early: dict[str, float] = {}  # job ids canceled before their task started here
 
 
-def _forkserver(preload: tuple[str, ...]) -> _WorkerForkServer:
+def _forkserver(preload: tuple[str, ...]) -> ForkServer:
     with _registry_lock:
         server = _forkservers.get(preload)
         if server is None:
-            server = _forkservers[preload] = _WorkerForkServer(preload)
+            server = _forkservers[preload] = ForkServer(preload, main=_FORKSERVER_MAIN)  # kills its jobs when it exits
         return server
 
 

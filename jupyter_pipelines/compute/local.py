@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from multiprocessing.connection import Client
 from typing import Any, Mapping
 
@@ -22,14 +22,21 @@ import fsspec
 from ..backends import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .pool import JobThreads
 from .processes import kill_tree, start_time
 
 
 class ForkServer:
-    """Client of ``runner.forkserver``: one pre-warmed process, one forked child per job."""
+    """Client of ``runner.forkserver``: one pre-warmed process, one forked child per job.
 
-    def __init__(self, preload: list[str]) -> None:
-        self.preload = preload
+    ``main`` is the Python code that runs the server (default: the module itself); it gets
+    the socket address and the modules to preload as arguments.
+    """
+
+    def __init__(self, preload: list[str] | tuple[str, ...], main: str | None = None) -> None:
+        self.preload = list(preload)
+        self.command = [sys.executable, "-c", main] if main else [sys.executable, "-m",
+                                                                 "jupyter_pipelines.runner.forkserver"]
         self.process: subprocess.Popen[bytes] | None = None
         self.folder = ""
         self.address = ""
@@ -41,9 +48,8 @@ class ForkServer:
                 return
             self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-")  # mode 0700: only we can connect
             self.address = os.path.join(self.folder, "forkserver")
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_pipelines.runner.forkserver", self.address, *self.preload],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+            self.process = subprocess.Popen([*self.command, self.address, *self.preload],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
             assert self.process.stdout is not None
             if self.process.stdout.readline().strip() != b"ready":
                 raise RuntimeError("the job fork server did not start")
@@ -155,23 +161,13 @@ class LocalCompute(ComputeBackend):
         workers = self.config["workers"] or context.workers or os.cpu_count() or 1
         preload = [name.strip() for name in (self.config["preload"] or "").split(",") if name.strip()]
         self.forkserver = ForkServer(preload)
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="local-job")
-        self.jobs: set[LocalJob] = set()
+        self.threads = JobThreads(workers, "local-job")
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks) -> LocalJob:
         handle = LocalJob(self, job, callbacks)
-        self.jobs.add(handle)
-        handle.future = self.pool.submit(self._run, handle)
+        handle.future = self.threads.start(handle)
         return handle
 
-    def _run(self, handle: LocalJob) -> None:
-        try:
-            handle.run()
-        finally:
-            self.jobs.discard(handle)
-
     def close(self) -> None:
-        for handle in list(self.jobs):
-            handle.cancel()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.threads.close(cancel_queued=True)
         self.forkserver.close()

@@ -38,7 +38,6 @@ import re
 import shlex
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
 import requests
@@ -48,6 +47,7 @@ from ..errors import BadRequest
 from ..fields import Field
 from ..storage.sciserver_files import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL, SciServerFilesFileSystem
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .pool import JobThreads
 
 DEFAULT_RACM_URL = "https://apps.sciserver.org/racm"
 CONTAINER_WORKSPACE = "/home/idies/workspace/"
@@ -180,8 +180,7 @@ class SciServerCompute(ComputeBackend):
                                            username=self.config["username"], password=self.config["password"],
                                            login_url=self.config["login_url"], skip_instance_cache=True)
         self.session = requests.Session()
-        self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sciserver-job")
-        self.jobs: set[SciServerJob] = set()
+        self.threads = JobThreads(64, "sciserver-job")
         self._domain: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -290,17 +289,8 @@ class SciServerCompute(ComputeBackend):
     # -- engine API
     def submit(self, job: JobSpec, callbacks: JobCallbacks) -> SciServerJob:
         handle = SciServerJob(self, job, callbacks)
-        self.jobs.add(handle)
-        self.pool.submit(self._run, handle)
+        self.threads.start(handle)
         return handle
 
-    def _run(self, handle: SciServerJob) -> None:
-        try:
-            handle.run()
-        finally:
-            self.jobs.discard(handle)
-
     def close(self) -> None:
-        for handle in list(self.jobs):
-            handle.cancel()
-        self.pool.shutdown(wait=False, cancel_futures=False)
+        self.threads.close(cancel_queued=False)
