@@ -75,6 +75,7 @@ class LocalJob:
         self.callbacks = callbacks
         self.canceled = False
         self.pid: int | None = None
+        self.slot = False
         self.future: Future[None] | None = None
 
     def cancel(self) -> None:
@@ -92,7 +93,18 @@ class LocalJob:
             result = self._run_process()
         except Exception as error:  # noqa: BLE001 - the engine must always hear the end
             result = JobResult("failed", error=f"could not start the job process: {error}")
-        self.callbacks.finished(result)
+        try:
+            self.callbacks.finished(result)
+        finally:
+            if self.slot:  # only now: the engine hears of a failure before a prepared job may go
+                self.backend.slots.release()
+
+    def _wait_for_slot(self) -> bool:
+        """Block until fewer than ``workers`` jobs run (or the job is canceled); True if a slot was taken."""
+        while not self.canceled:
+            if self.backend.slots.acquire(timeout=0.2):
+                return True
+        return False
 
     def _run_process(self) -> JobResult:
         spec = dict(self.job.spec)
@@ -105,10 +117,13 @@ class LocalJob:
         try:
             kind, pid = conn.recv()
             self.pid = pid
+            conn.send((spec, self.job.log_path, True))  # forked and ready before its turn comes
+            self.slot = self._wait_for_slot()
             if self.canceled:
                 kill_tree(pid)
-            conn.send((spec, self.job.log_path))
-            self.callbacks.started(pid, start_time(pid))
+            else:
+                conn.send(("go",))
+                self.callbacks.started(pid, start_time(pid))
             while True:
                 kind, value = conn.recv()
                 if kind == "exit":
@@ -161,7 +176,8 @@ class LocalCompute(ComputeBackend):
         workers = self.config["workers"] or context.workers or os.cpu_count() or 1
         preload = [name.strip() for name in (self.config["preload"] or "").split(",") if name.strip()]
         self.forkserver = ForkServer(preload)
-        self.threads = JobThreads(workers, "local-job")
+        self.slots = threading.Semaphore(workers)  # jobs running at once
+        self.threads = JobThreads(2 * workers, "local-job")  # the extra ones prepare the next jobs
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks) -> LocalJob:
         handle = LocalJob(self, job, callbacks)

@@ -32,14 +32,18 @@ def failure(error: BaseException) -> dict[str, Any]:
 def job_child(conn: Connection) -> None:
     """In a freshly forked child: lead a new session, send our pid, run the job, report, exit.
 
-    The request ``(spec, log_path)`` is already waiting on ``conn``; stdout and stderr go to the
-    log file as they are written.
+    The request is ``(spec, log_path[, wait])``; with ``wait`` the child is prepared ahead of its
+    turn and runs once a second message arrives. stdout and stderr go to the log file as they are
+    written.
     """
     code = 1
     try:
         os.setsid()
         conn.send(("pid", os.getpid()))
-        spec, log_path = conn.recv()
+        request = conn.recv()
+        spec, log_path = request[0], request[1]
+        if len(request) > 2 and request[2]:
+            conn.recv()  # prepared ahead of its turn: wait for the word to go
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
