@@ -196,7 +196,7 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/browser: Playwright holds an event loop
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     reason = _skip_reason()
     if reason:
@@ -288,7 +288,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # -- the browser --------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/browser: Playwright holds an event loop
 def playwright_driver() -> Iterator[Any]:
     reason = _skip_reason()
     if reason:
@@ -299,7 +299,7 @@ def playwright_driver() -> Iterator[Any]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/browser: Playwright holds an event loop
 def browser(playwright_driver: Any) -> Iterator[Any]:
     # Debian's Chromium, never a downloaded one; a throw-away profile (Playwright's default temp dir)
     instance = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
