@@ -174,3 +174,19 @@ def test_executions_survive_sigkill_of_the_server(server):
     final = {job["op"]: job for job in server.api("GET", "executions/survivor")["jobs"]}
     assert final["produce"]["attempt"] == 1 and final["slow"]["attempt"] == 2
     assert all(job["status"] == "success" for job in final.values())
+
+
+def test_browser_posts_need_the_xsrf_token(server):
+    browser = requests.Session()  # cookie-authenticated, as a browser is after logging in with the token
+    browser.get(server.url + f"api/status?token={server.token}", timeout=10).raise_for_status()
+    browser.get(server.url + f"lab?token={server.token}", timeout=10)
+    assert browser.get(server.url + "pipelines/api/executions", timeout=10).status_code == 200
+    body = {"pipeline": slow_pipeline(), "name": "from-browser"}
+    refused = browser.post(server.url + "pipelines/api/executions", json=body, timeout=10)
+    assert refused.status_code == 403 and "xsrf" in refused.text.lower()
+    assert server.api("GET", "executions")["executions"] == []
+    xsrf = browser.cookies.get("_xsrf")
+    accepted = browser.post(server.url + "pipelines/api/executions", json=body, headers={"X-XSRFToken": xsrf},
+                            timeout=10)
+    assert accepted.status_code == 201, accepted.text
+    server.api("POST", "executions/from-browser/cancel")
