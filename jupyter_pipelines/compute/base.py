@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Sequence
 
 from ..backends import Backend, Registry
 
@@ -46,11 +46,16 @@ class ComputeBackend(Backend):
     #: After a failure, queued jobs are dropped. Backends that hear of starts late (their start
     #: notices travel through a cluster) set this False: what they were handed runs to its end.
     drops_queued: ClassVar[bool] = True
+    #: The backend can take a job before its inputs exist: ``submit(..., after=handles)`` runs it
+    #: once those jobs succeeded (and ends it ``canceled`` if one did not), without a round trip
+    #: through the engine between them.
+    chains: ClassVar[bool] = False
 
     def check_storage(self, spec: dict[str, Any], what: str = "the execution's storage") -> None:
         """Raise BadRequest when jobs of this backend cannot reach storage opened with ``spec``."""
 
-    def submit(self, job: JobSpec, callbacks: JobCallbacks) -> JobHandle:
+    def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> JobHandle:
+        """Start ``job`` (``after`` is only given to backends that ``chain``)."""
         raise NotImplementedError
 
     def close(self) -> None:

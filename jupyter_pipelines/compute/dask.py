@@ -58,12 +58,12 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..backends import Context
 from ..errors import BadRequest
 from ..fields import Field
-from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
 from .local import ForkServer
 from .processes import kill_tree, start_time
 
@@ -180,12 +180,16 @@ class _Reporter:
             self.send("log", text=data[start:start + LOG_CHUNK].decode("utf-8", "replace"))
 
 
-def run_task(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, ...], use_forkserver: bool) -> dict:
-    """The Dask task of one job: run it in its own process, stream its output, report its end."""
+def run_task(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, ...], use_forkserver: bool,
+             *upstream: dict[str, Any]) -> dict:
+    """The Dask task of one job: run it in its own process, stream its output, report its end.
+
+    ``upstream`` are the results of the jobs it was chained after; it runs only if all succeeded.
+    """
     reporter = _Reporter(topic, job_id)
     entry = _register(job_id)
     try:
-        if entry["canceled"]:
+        if entry["canceled"] or any(result.get("status") != "success" for result in upstream):
             result: dict[str, Any] = {"status": "canceled", "exit_code": None}
         elif use_forkserver:
             result = _run_forked(spec, preload, entry, reporter)
@@ -442,6 +446,7 @@ class DaskJob:
 class DaskCompute(ComputeBackend):
     name = "dask"
     drops_queued = False  # start notices arrive as Dask events, possibly after a failure
+    chains = True  # a job waits for its inputs in the cluster: no round trip through the engine
     title = "Dask cluster"
     description = ("Each operation as a task on a Dask distributed cluster, in its own process on the worker "
                    "(a LocalCluster on this machine when no scheduler is given).")
@@ -493,7 +498,7 @@ class DaskCompute(ComputeBackend):
     def check_storage(self, spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
         check_storage(spec, what)
 
-    def submit(self, job: JobSpec, callbacks: JobCallbacks) -> DaskJob:
+    def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
         handle = DaskJob(self, job, callbacks)
         try:
             check_storage(job.spec["storage"])
@@ -507,8 +512,9 @@ class DaskCompute(ComputeBackend):
         with self.lock:
             self.jobs[handle.id] = handle
         key = f"jupyter-pipelines-{job.node}-{uuid.uuid4().hex}"
+        upstream = [other.future for other in after if isinstance(other, DaskJob) and other.future is not None]
         handle.future = self.client.submit(run_task, handle.id, dict(job.spec), self.topic, self.preload,
-                                           self.config["forkserver"], key=key, pure=False,
+                                           self.config["forkserver"], *upstream, key=key, pure=False,
                                            resources=self.resources or None)
         handle.future.add_done_callback(lambda future: self.callback_thread.submit(handle.on_done, future))
         return handle

@@ -119,8 +119,9 @@ class ExecutionRun:
         self._finish("success", None)
 
     def _ready(self) -> list[str]:
+        usable = ("success", "queued", "running") if self.compute.chains else ("success",)
         return [node for node in self.order
-                if self.status[node] == "pending" and all(self.status[dep] == "success" for dep in self.dependencies[node])]
+                if self.status[node] == "pending" and all(self.status[dep] in usable for dep in self.dependencies[node])]
 
     def mark_started(self, node: str) -> bool:
         """Record that the backend started ``node``; False if it was dropped after a failure."""
@@ -156,7 +157,11 @@ class ExecutionRun:
             self.status[node] = "queued"
             self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
                                   ended=None, exit_code=None, error=None, traceback=None, outputs=[], pid=None)
-            self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
+            waits_for = [self.handles[dep] for dep in self.dependencies[node] if self.status[dep] != "success"]
+            if waits_for:
+                self.handles[node] = self.compute.submit(spec, _Callbacks(self, node), after=waits_for)
+            else:
+                self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
 
     def _complete(self, node: str, result: JobResult) -> None:
         with self.lock:
