@@ -8,7 +8,6 @@ Writes benchmarks/results/backends.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import sys
@@ -17,10 +16,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import w1_chain, w2_fan, w3_large  # noqa: E402
+from publish import publish  # noqa: E402
 
 from jupyter_pipelines.engine import ExecutionManager  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def timed_run(manager: ExecutionManager, pipeline, name: str, **options) -> float:
@@ -109,11 +108,7 @@ def main() -> None:
         results["dask"] = bench_dask(os.path.join(home, "dask"), args.repeat)
         if not args.skip_s3:
             results["s3"] = bench_s3(os.path.join(home, "s3"))
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "backends.json"), "w") as file:
-        json.dump(results, file, indent=2)
-    for name, figures in results.items():
-        print(name, "  ".join(f"{key}={value:.4g}" for key, value in figures.items()))
+    publish("backends", results)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ figures: they compare with floors run by this same script on this same machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,10 +21,10 @@ import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import W3_BYTES, w1_chain, w2_fan, w3_large  # noqa: E402
+from publish import publish  # noqa: E402
 
 from jupyter_pipelines.engine import ExecutionManager  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 FLOOR_STEP = ("import pickle,sys\n"
               "data = pickle.load(open(sys.argv[1], 'rb'))\n"
               "data = {**data, 'step': int(sys.argv[3])}\n"
@@ -132,12 +130,7 @@ def main() -> None:
                              "peak_job_memory_MiB": memory.peak / 2**20,
                              "peak_memory_ratio": memory.peak / W3_BYTES, "peak_target": 1.2}
         manager.close()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "engine.json"), "w") as file:
-        json.dump({"cores": cores, "results": results}, file, indent=2)
-    print(f"cores: {cores}")
-    for name, figures in results.items():
-        print(name, "  ".join(f"{key}={value:.4g}" for key, value in figures.items()))
+    publish("engine", results, cores=cores)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 
@@ -28,10 +27,10 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import w2_fan  # noqa: E402
+from publish import publish  # noqa: E402
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 @operation
@@ -137,11 +136,7 @@ def main() -> None:
                                       "baseline_status_p99_ms": 1000 * percentile(baseline, 99),
                                       "ratio_to_baseline_p99": percentile(listing, 99) / percentile(baseline, 99)},
     }
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "server.json"), "w") as file:
-        json.dump(results, file, indent=2)
-    for name, figures in results.items():
-        print(name, "  ".join(f"{key}={value:.4g}" for key, value in figures.items()))
+    publish("server", results)
 
 
 if __name__ == "__main__":

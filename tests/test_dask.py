@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 import pytest
@@ -15,24 +15,13 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
-from jupyter_pipelines.compute.base import JobResult, JobSpec, compute_backends  # noqa: E402
+from jupyter_pipelines.compute.base import JobResult, JobSpec  # noqa: E402
 from jupyter_pipelines.compute.dask import WORKER_DIED, DaskCompute, check_storage  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
-from job_operations import broken, chatty, numbers, parity, start, total  # noqa: E402
+from job_operations import broken, chatty, join2, numbers, parity, start, total, tree, waits_for_failure  # noqa: E402
+from polling import WAIT, gone, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
-WAIT = 90
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """Until the package declares the entry point, register the backend for these tests."""
-    classes = compute_backends.classes()
-    added = "dask" not in classes
-    classes.setdefault("dask", DaskCompute)
-    yield
-    if added:
-        classes.pop("dask", None)
 
 
 @pytest.fixture(scope="module")
@@ -56,41 +45,6 @@ def whoami(tag: str = ""):
 
 
 @operation
-def waits_for_failure(x, db: str = "", failing: str = ""):
-    import sqlite3
-
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        connection = sqlite3.connect(db, timeout=30)
-        rows = connection.execute("SELECT status FROM jobs WHERE node = ?", (failing,)).fetchall()
-        connection.close()
-        if rows and rows[0][0] == "failed":
-            return "finished"
-        time.sleep(0.05)
-    raise TimeoutError("the failure was never recorded")
-
-
-@operation
-def join2(a, b):
-    return [a, b]
-
-
-@operation
-def tree(pids: str = ""):
-    import subprocess
-
-    child = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300 & wait"])
-    time.sleep(0.5)
-    import psutil
-
-    found = [os.getpid(), child.pid] + [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
-    with open(pids, "w") as file:
-        json.dump(found, file)
-    child.wait()
-    return 0
-
-
-@operation
 def once_slow(folder: str = ""):
     """The first run records its pid and hangs; a later run returns at once."""
     marker = os.path.join(folder, "first-run.json")
@@ -110,22 +64,6 @@ def sleeper(release: str = ""):
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def simple_pipeline(name: str = "simple") -> Pipeline:

@@ -11,20 +11,18 @@ import textwrap
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
-import psutil
 import pytest
 
 from jupyter_pipelines import Output, Pipeline, operation
 from jupyter_pipelines.errors import BadRequest, Conflict
 from jupyter_pipelines.names import first_free, normalize
 from jupyter_pipelines.runner import serialize
-from job_operations import broken, chatty, numbers, parity, start, total
+from job_operations import broken, chatty, join2, numbers, parity, start, total, tree, waits_for_failure
+from polling import WAIT, gone, wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-WAIT = 90  # seconds: generous upper bound for anything to happen
 
 
 # -- operations (top level and self-contained: they are captured as source) ------------------------------
@@ -71,47 +69,9 @@ def fails_once_sibling_runs(x, db: str = "", sibling: str = ""):
 
 
 @operation
-def waits_for_failure(x, db: str = "", failing: str = ""):
-    """Finish only after the engine has recorded the failure of ``failing`` (bounded wait)."""
-    import sqlite3
-
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        connection = sqlite3.connect(db, timeout=30)
-        rows = connection.execute("SELECT status FROM jobs WHERE node = ?", (failing,)).fetchall()
-        connection.close()
-        if rows and rows[0][0] == "failed":
-            return "finished"
-        time.sleep(0.05)
-    raise TimeoutError("the failure was never recorded")
-
-
-@operation
 def marks(x, path: str = ""):
     open(path, "w").close()
     return x
-
-
-@operation
-def join2(a, b):
-    return [a, b]
-
-
-@operation
-def tree(pids: str = ""):
-    import subprocess
-
-    import psutil
-
-    child = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300 & wait"])
-    deadline = time.time() + 30
-    while len(psutil.Process(child.pid).children()) < 2 and time.time() < deadline:
-        time.sleep(0.02)
-    family = [os.getpid(), child.pid] + [p.pid for p in psutil.Process(child.pid).children()]
-    with open(pids + ".tmp", "w") as file:
-        json.dump(family, file)
-    os.rename(pids + ".tmp", pids)
-    time.sleep(300)
 
 
 @operation
@@ -137,23 +97,6 @@ def simple_pipeline(name: str = "simple", project: str = "default") -> Pipeline:
         evens, odds = parity(data)
         total(evens, odds)
     return p
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # -- running -------------------------------------------------------------------------------------------------

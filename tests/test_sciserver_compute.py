@@ -5,7 +5,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 import pytest
@@ -14,25 +14,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 from sciserver_standin import SciServerStandin, enable_compute  # noqa: E402
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
-from jupyter_pipelines.compute.base import compute_backends  # noqa: E402
 from jupyter_pipelines.compute.sciserver import SciServerCompute  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
 from job_operations import numbers, parity, total
+from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
-WAIT = 90
 VOLUME = "Storage/alice/persistent"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """Until the package declares the entry point, register the backend for these tests."""
-    classes = compute_backends.classes()
-    added = "sciserver-compute" not in classes
-    classes.setdefault("sciserver-compute", SciServerCompute)
-    yield
-    if added:
-        classes.pop("sciserver-compute", None)
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +68,6 @@ def broken(x):
 def forever():
     print(f"pid {os.getpid()}", flush=True)
     time.sleep(300)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- tests -----------------------------------------------------------------------------------------------

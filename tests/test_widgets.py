@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import zipfile
-from typing import Any, Callable
+from typing import Any
 
 import ipywidgets as w
 import pytest
@@ -20,10 +19,10 @@ from jupyter_pipelines.store import ArtifactRecord
 from jupyter_pipelines.store.models import now
 from jupyter_pipelines.widgets import ExecuteDialog, ExportDialog, StatusView
 from jupyter_pipelines.widgets.forms import FieldInput, Invalid
+from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
-WAIT = 90
 SECRET = "S3CRET-7f3a9c-never-saved"
 
 
@@ -72,16 +71,6 @@ def chain(name: str = "chain") -> Pipeline:
     with Pipeline(name) as p:
         double(numbers(n=3))
     return p
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def all_widget_state() -> str:

@@ -66,7 +66,6 @@ class ExecutionManager:
         self.secrets: dict[int, Secrets] = {}
         self._computes: dict[str, ComputeBackend] = {}
         self._lock = threading.RLock()
-        self.closing = False
 
     # -- backends ---------------------------------------------------------------------------------
     def backends(self) -> dict[str, Any]:
@@ -103,7 +102,7 @@ class ExecutionManager:
         compute_backend = self._compute(compute_name, secrets.compute)
         storage_backend = self._storage(storage_name, secrets.storage)
         compute_backend.check_storage(storage_backend.spec())
-        self._check_inputs(pipeline, secrets.credentials, compute_backend)
+        inputs = self._inputs(pipeline, secrets.credentials, compute_backend)
         record = self.store.create_execution(
             pipeline, base_name, debug=bool(debug),
             compute={"backend": compute_name, "config": compute_backend.public_config},
@@ -114,15 +113,17 @@ class ExecutionManager:
         if save:
             self.store.save_settings(pipeline.project, pipeline.name, {
                 "debug": bool(debug), "compute": record.compute, "storage": record.storage})
-        self._start(record, pipeline, compute_backend, storage_backend)
+        self._start(record, pipeline, compute_backend, storage_backend, inputs)
         return self.store.execution_by_id(record.id)
 
-    def _check_inputs(self, pipeline: Pipeline, credentials: Mapping[str, Mapping[str, Any]],
-                      compute: ComputeBackend) -> None:
+    def _inputs(self, pipeline: Pipeline, credentials: Mapping[str, Mapping[str, Any]],
+                compute: ComputeBackend) -> dict[str, tuple[ArtifactRecord, StorageBackend]]:
+        """The pipeline's input artifacts with the storage backends that read them (credentials applied)."""
         names = {node.artifact for node in pipeline.nodes.values() if node.kind == "input"}
         unknown = sorted(set(credentials) - names)
         if unknown:
             raise BadRequest(f"credentials given for {unknown}, which are not inputs of {pipeline.name!r}")
+        inputs = {}
         for artifact_name in sorted(n for n in names if n):
             try:
                 artifact = self.store.artifact(pipeline.project, artifact_name)
@@ -130,17 +131,12 @@ class ExecutionManager:
                 raise BadRequest(f"unknown input artifact: {error}") from None
             backend = self._storage(artifact.backend, {**artifact.config, **credentials.get(artifact_name, {})})
             compute.check_storage(backend.spec(), f"input artifact {artifact_name!r} ({artifact.backend})")
+            inputs[artifact_name] = (artifact, backend)
+        return inputs
 
-    def _start(self, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend,
-               storage: StorageBackend) -> None:
-        secrets = self.secrets.get(record.id, Secrets())
-        artifacts = {}
-        for node in pipeline.nodes.values():
-            if node.kind == "input" and node.artifact:
-                artifact = self.store.artifact(pipeline.project, node.artifact)
-                backend = self._storage(artifact.backend, {**artifact.config, **secrets.credentials.get(node.artifact, {})})
-                artifacts[node.artifact] = (artifact, backend)
-        builder = SpecBuilder(pipeline, record.name, storage, artifacts, self.log_path)
+    def _start(self, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend, storage: StorageBackend,
+               inputs: dict[str, tuple[ArtifactRecord, StorageBackend]]) -> None:
+        builder = SpecBuilder(pipeline, record.name, storage, inputs, self.log_path)
         run = ExecutionRun(self.store, record, pipeline, compute, builder.job,
                            on_success=lambda node, result: self._registered(record, pipeline, storage, node, result),
                            on_end=self._ended)
@@ -180,12 +176,7 @@ class ExecutionManager:
 
     def log(self, project: str, name: str, node: str, offset: int = 0) -> str:
         self.get(project, name).job(node)
-        try:
-            with open(self.log_path(project, name, node), "rb") as file:
-                file.seek(max(0, offset))
-                return file.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path(project, name, node), offset)
 
     def wait(self, project: str, name: str, timeout: float | None = None) -> ExecutionRecord:
         """Block until the execution ends (or ``timeout`` seconds pass)."""
@@ -246,7 +237,8 @@ class ExecutionManager:
         self.secrets[record.id] = secrets
         compute = self._compute(record.compute["backend"], secrets.compute)
         storage = self._storage(record.storage["backend"], secrets.storage)
-        self._start(self.store.execution_by_id(record.id), pipeline, compute, storage)
+        inputs = self._inputs(pipeline, secrets.credentials, compute)
+        self._start(self.store.execution_by_id(record.id), pipeline, compute, storage, inputs)
         return self.store.execution_by_id(record.id)
 
     @staticmethod
@@ -327,6 +319,7 @@ class ExecutionManager:
                 pipeline = Pipeline.from_dict(self.store.commit(record.commit_id)["snapshot"])
                 compute = self._compute(record.compute["backend"], record.compute["config"])
                 storage = self._storage(record.storage["backend"], record.storage["config"])
+                inputs = self._inputs(pipeline, {}, compute)
             except (PipelineError, BadRequest) as error:
                 self._mark_interrupted(record, "failed", f"interrupted by a restart and cannot continue: {error}")
                 continue
@@ -334,7 +327,7 @@ class ExecutionManager:
                 if job.status in ("queued", "running"):
                     self.store.update_job(record.id, job.node, status="pending", error=None, pid=None)
             self.store.update_execution(record.id, owner=OWNER, event={"resumed": True})
-            self._start(self.store.execution_by_id(record.id), pipeline, compute, storage)
+            self._start(self.store.execution_by_id(record.id), pipeline, compute, storage, inputs)
         return resumed
 
     def _mark_interrupted(self, record: ExecutionRecord, status: str, message: str) -> None:
@@ -348,12 +341,21 @@ class ExecutionManager:
 
     def close(self) -> None:
         """Stop running jobs; their executions stay ``running`` and resume at the next start."""
-        self.closing = True
         for run in list(self.runs.values()):
             run.stop()
         for compute in self._computes.values():
             compute.close()
         self.store.close()
+
+
+def read_log(path: str, offset: int = 0) -> str:
+    """A log from byte ``offset`` on ("" while it does not exist yet)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(0, offset))
+            return file.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
 
 
 def snapshot_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..engine import ExecutionManager
+from ..engine.manager import read_log
 from ..errors import BadRequest, NotFound, PipelinesError
 from ..pipeline import DEFAULT_PROJECT
 from ..store.models import FINAL_EXECUTION, FINAL_JOB
@@ -203,8 +204,8 @@ class EventsHandler(PipelinesHandler):
         self.finish()
 
     async def _tail(self, project: str, name: str, node: str, offsets: dict[str, int]) -> None:
-        start = offsets.get(node, 0)
-        text = await self.call(self.manager.log, project, name, node, start)
+        start = offsets.get(node, 0)  # read the file only: the execution was checked when the stream opened
+        text = await self.call(read_log, self.manager.log_path(project, name, node), start)
         if text:
             offsets[node] = start + len(text.encode())
             self.write(f"event: log\ndata: {json.dumps({'op': node, 'offset': start, 'text': text})}\n\n")

@@ -237,10 +237,6 @@ class Store:
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
             self._append_event(db, row, "job", job.to_dict())
 
-    def update_jobs(self, execution_id: int, nodes: list[str], **values: Any) -> None:
-        for node in nodes:
-            self.update_job(execution_id, node, **values)
-
     @staticmethod
     def _set(db: sqlite3.Connection, table: str, where: str, key: tuple[Any, ...], values: dict[str, Any]) -> None:
         if not values:
@@ -254,10 +250,6 @@ class Store:
             db.execute("DELETE FROM tags WHERE execution_id = ?", (execution_id,))
             db.execute("DELETE FROM events WHERE execution_id = ?", (execution_id,))
             db.execute("DELETE FROM executions WHERE id = ?", (execution_id,))
-
-    def claim(self, execution_id: int, owner: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE executions SET owner = ? WHERE id = ?", (owner, execution_id))
 
     # -- commits and tags ------------------------------------------------------------------------
     def commit(self, commit_id: str) -> dict[str, Any]:
