@@ -21,7 +21,7 @@ from ..names import normalize
 from ..pipeline import Pipeline, PipelineError
 from ..storage.base import StorageBackend, safe_part, storage_backends
 from ..store import ArtifactRecord, ExecutionRecord, Store
-from ..store.models import FINAL_JOB, now
+from ..store.models import FINAL_EXECUTION, FINAL_JOB, now
 from .scheduler import ExecutionRun
 from .specs import SpecBuilder
 
@@ -183,12 +183,13 @@ class ExecutionManager:
         record = self.get(project, name)
         seq = 0
         waited = 0.0
-        while not record.final and (timeout is None or waited < timeout):
+        status = record.status
+        while status not in FINAL_EXECUTION and (timeout is None or waited < timeout):
             events = self.store.wait_for_events(seq, record.id, timeout=0.5)
             seq = events[-1].seq if events else seq
             waited += 0.5 if not events else 0
-            record = self.store.execution_by_id(record.id)
-        return record
+            status = self.store.execution_status(record.id)
+        return self.store.execution_by_id(record.id)
 
     # -- control ----------------------------------------------------------------------------------
     def cancel(self, project: str, name: str) -> ExecutionRecord:

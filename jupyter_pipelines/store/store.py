@@ -193,6 +193,13 @@ class Store:
     def execution_by_id(self, execution_id: int) -> ExecutionRecord:
         return self._execution(self._connection(), execution_id)
 
+    def execution_status(self, execution_id: int) -> str:
+        """The status of an execution, without loading its jobs."""
+        rows = self.read("SELECT status FROM executions WHERE id = ?", execution_id)
+        if not rows:
+            raise NotFound(f"no execution with id {execution_id}")
+        return rows[0][0]
+
     def execution(self, project: str, name: str) -> ExecutionRecord:
         rows = self.read("SELECT id FROM executions WHERE project = ? AND name = ?", project, name)
         if not rows:
