@@ -56,6 +56,22 @@ def once_slow(folder: str = ""):
 
 
 @operation
+def once_slow_after(data, folder: str = ""):
+    """``once_slow`` as the second job of a chain."""
+    marker = os.path.join(folder, "first-run.json")
+    if not os.path.exists(marker):
+        with open(marker, "w") as file:
+            json.dump(os.getpid(), file)
+        time.sleep(300)
+    return data + 1
+
+
+@operation
+def increment(data):
+    return data + 1
+
+
+@operation
 def sleeper(release: str = ""):
     deadline = time.time() + 60
     while not os.path.exists(release) and time.time() < deadline:
@@ -164,6 +180,42 @@ def test_cancel_kills_the_job_process_tree(make_engine, dask_compute, tmp_path) 
     assert ex.jobs["total"]["status"] == "canceled"
 
 
+def test_linear_chains_run_as_one_task_each(make_engine, dask_compute, monkeypatch) -> None:
+    """start -> a -> b is one chain; start has two consumers, so c -> d is another; join2 a third."""
+    chains: list[list[str]] = []
+    submit_chain = DaskCompute.submit_chain
+
+    def recording(self, jobs, after=()):
+        chains.append([job.node for job, _ in jobs])
+        return submit_chain(self, jobs, after)
+
+    monkeypatch.setattr(DaskCompute, "submit_chain", recording)
+    engine = make_engine()
+    with Pipeline("chains") as p:
+        s = start()
+        b = increment(increment(s))
+        d = increment(increment(s))
+        join2(b, d)
+    ex = p.run(name="chains", compute=dask_compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    assert ex.result("join2") == [3, 3]
+    assert chains == [["start"], ["increment", "increment_2"], ["increment_3", "increment_4"], ["join2"]]
+    jobs = engine.get("default", "chains").jobs
+    assert len({job.pid for job in jobs}) == 6  # still one process per job
+    assert all(job.status == "success" and job.started and job.ended for job in jobs)
+
+
+def test_a_failure_inside_a_chain_skips_the_rest_of_it(make_engine, dask_compute) -> None:
+    make_engine()
+    with Pipeline("chain-fails") as p:
+        increment(increment(broken(start())))
+    ex = p.run(name="chain-fails", compute=dask_compute, wait=True)
+    assert ex.status == "failed"
+    assert [ex.jobs[node]["status"] for node in ("start", "broken", "increment", "increment_2")] == \
+        ["success", "failed", "skipped", "skipped"]
+    assert ex.jobs["broken"]["error"] == "ValueError: bad value 1"
+
+
 def test_memory_storage_is_refused(make_engine, dask_compute) -> None:
     make_engine()
     with pytest.raises(BadRequest, match="memory"):
@@ -206,6 +258,31 @@ def test_a_worker_dying_mid_job(make_engine, cluster, tmp_path, retries) -> None
         assert ex.status == "success", job
         assert ex.result("once_slow") == "second run"
         assert "running the job again" in ex.logs("once_slow")
+    wait_until(lambda: len(cluster.scheduler_info["workers"]) == 2, timeout=60, what="the worker to come back")
+
+
+def test_a_worker_dying_inside_a_chain(make_engine, cluster, tmp_path) -> None:
+    """The chain runs again on another worker; the job that had ended keeps its first report."""
+    engine = make_engine()
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    with Pipeline("chain-dies") as p:
+        increment(once_slow_after(start(), folder=str(folder)))
+    compute = {"backend": "dask", "config": {"scheduler": cluster.scheduler_address, "preload": "", "retries": 1}}
+    ex = p.run(name="chain-dies", compute=compute)
+    marker = folder / "first-run.json"
+    wait_until(lambda: marker.exists() and marker.stat().st_size, what="the job to start")
+    first_start = engine.get("default", "chain-dies").job("start")
+    assert first_start.status == "success"
+    job_pid = json.loads(marker.read_text())
+    with distributed.Client(cluster, set_as_default=False) as client:
+        worker_pids = set(client.run(os.getpid).values())
+    os.kill(_worker_of(job_pid, worker_pids), signal.SIGKILL)
+    assert ex.wait(WAIT).status == "success", ex.jobs
+    assert ex.result("increment") == 3
+    assert "running the job again" in ex.logs("once_slow_after")
+    record = engine.get("default", "chain-dies")
+    assert record.job("start").pid == first_start.pid and record.job("start").ended == first_start.ended
     wait_until(lambda: len(cluster.scheduler_info["workers"]) == 2, timeout=60, what="the worker to come back")
 
 

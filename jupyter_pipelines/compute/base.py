@@ -58,6 +58,17 @@ class ComputeBackend(Backend):
         """Start ``job`` (``after`` is only given to backends that ``chain``)."""
         raise NotImplementedError
 
+    def submit_chain(self, jobs: Sequence[tuple[JobSpec, JobCallbacks]],
+                     after: Sequence[JobHandle] = ()) -> list[JobHandle]:
+        """Start a linear chain of jobs, each the only consumer of the one before it (backends that
+        ``chain`` only). Each job runs once the one before it succeeded, the first once ``after``
+        did. A backend may run the chain as one unit of its own (one Dask task)."""
+        handles: list[JobHandle] = []
+        for job, callbacks in jobs:
+            handles.append(self.submit(job, callbacks, after=after))
+            after = handles[-1:]
+        return handles
+
     def close(self) -> None:
         """Cancel what still runs and release the backend's resources."""
 

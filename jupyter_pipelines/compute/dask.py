@@ -2,13 +2,18 @@
 
 How a job runs
 --------------
-* The engine ``client.submit``\\ s one task per job (``pure=False``); the task runs in a worker
-  thread but the job itself runs in **its own process** on that worker (Dask cannot kill a
-  running thread; a process can be killed). By default the process is forked from a
-  pre-warmed fork server that each worker process starts lazily (``runner/forkserver.py``,
-  wrapped so that it kills its job processes when it ends); with ``forkserver=False`` it is a
-  fresh ``python -m jupyter_pipelines.runner`` subprocess instead. Either way the job leads
-  its own session, so a cancel kills its whole process group.
+* The engine ``client.submit``\\ s one task (``pure=False``) per job, or per linear chain of
+  jobs (each the only consumer of the one before it): such a chain could only run one job after
+  the other anyway, and as one task it runs without a scheduler round trip between its jobs,
+  as Dask's own graph optimisation fuses linear chains. A task runs after the tasks it depends
+  on (chained on their futures, so before the engine hears of their end).
+* The task runs in a worker thread but each job runs in **its own process** on that worker
+  (Dask cannot kill a running thread; a process can be killed). By default the process is
+  forked from a pre-warmed fork server that each worker process starts lazily
+  (``runner/forkserver.py``, wrapped so that it kills its job processes when it ends), and the
+  next job's process is forked while one runs; with ``forkserver=False`` it is a fresh
+  ``python -m jupyter_pipelines.runner`` subprocess instead. Either way the job leads its own
+  session, so a cancel kills its whole process group.
 * The job spec (which may hold credentials for the storage and the inputs) travels in memory
   only: pickled in the task's arguments, then over the fork server's unix socket or the
   subprocess's stdin — never in an argument list, an environment variable or a file.
@@ -27,21 +32,24 @@ works with remote workers too:
   lives on the engine's machine) as they arrive;
 * ``end`` — the job's result.
 
-The task also returns the result, used only if its ``end`` event did not arrive.
+The task also returns its jobs' results, used only for those whose ``end`` event did not arrive.
 
 Cancel
 ------
-``cancel`` drops a job that has not started (``future.cancel()``); for a job that may be
-running it calls, on the worker(s), a function that marks the job canceled in that worker's
-registry and kills its process group (a job that starts later sees the mark and does not
-run). This reaches the process at once, with no polling of a per-job ``distributed.Event``.
+``cancel`` drops a task none of whose jobs has started (``future.cancel()``) once all its jobs
+are canceled; for a job that may be running it calls, on the worker(s), a function that marks
+the job canceled in that worker's registry and kills its process group (a job that starts
+later sees the mark and does not run, nor do the jobs after it in its chain). This reaches the
+process at once, with no polling of a per-job ``distributed.Event``.
 
 Worker death
 ------------
 If the worker running a job dies, Dask runs the task again on another worker. The job is run
 again at most ``retries`` times (default 1; the LocalCluster this backend owns is configured
 with the same ``allowed-failures``); past that it fails with "the Dask worker running it
-died". The job processes of a dead worker are killed by its fork server as it exits.
+died". The job processes of a dead worker are killed by its fork server as it exits. Jobs of
+the same chain that had already ended run again with it, unseen (as Dask recomputes lost
+results): the engine keeps what they reported first.
 """
 from __future__ import annotations
 
@@ -64,12 +72,24 @@ from ..backends import Context
 from ..errors import BadRequest
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
-from .local import ForkServer
+from .forkserver import ForkServer, read_outcome
 from .processes import kill_tree, start_time
 
 TOPIC_PREFIX = "jupyter-pipelines-"
 LOG_CHUNK = 16 << 10  # bytes per log event at most (the scheduler keeps the last 1000 events of a topic)
 WORKER_DIED = "the Dask worker running it died"
+
+
+def _storage_problem(spec: Mapping[str, Any]) -> str | None:
+    """Why a job's storage (or its input artifact's) cannot be used from Dask workers, if it cannot."""
+    try:
+        check_storage(spec["storage"])
+        artifact = spec.get("artifact") or {}
+        if spec.get("kind") == "input" and artifact.get("protocol"):
+            check_storage(artifact, f"input artifact {artifact.get('name')!r}")
+    except BadRequest as error:
+        return str(error)
+    return None
 
 
 def check_storage(spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
@@ -180,16 +200,29 @@ class _Reporter:
             self.send("log", text=data[start:start + LOG_CHUNK].decode("utf-8", "replace"))
 
 
-def run_task(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, ...], use_forkserver: bool,
-             *upstream: dict[str, Any]) -> dict:
-    """The Dask task of one job: run it in its own process, stream its output, report its end.
+def run_chain(jobs: list[tuple[str, dict[str, Any]]], topic: str, preload: tuple[str, ...], use_forkserver: bool,
+              *upstream: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The Dask task of a chain of jobs: run them one after the other, each in its own process.
 
-    ``upstream`` are the results of the jobs it was chained after; it runs only if all succeeded.
+    A job runs only if the one before it succeeded (the first: if all the jobs in ``upstream``,
+    the results of the tasks it was chained after, did); the others end ``canceled`` without
+    running. Returns each job's result by job id.
     """
+    results: dict[str, dict[str, Any]] = {}
+    go = all(result.get("status") == "success" for task in upstream for result in task.values())
+    for job_id, spec in jobs:
+        results[job_id] = _run_job(job_id, spec, topic, preload, use_forkserver, go)
+        go = results[job_id]["status"] == "success"
+    return results
+
+
+def _run_job(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, ...], use_forkserver: bool,
+             go: bool) -> dict[str, Any]:
+    """Run one job in its own process (unless ``go`` is false), stream its output, report its end."""
     reporter = _Reporter(topic, job_id)
     entry = _register(job_id)
     try:
-        if entry["canceled"] or any(result.get("status") != "success" for result in upstream):
+        if entry["canceled"] or not go:
             result: dict[str, Any] = {"status": "canceled", "exit_code": None}
         elif use_forkserver:
             result = _run_forked(spec, preload, entry, reporter)
@@ -207,25 +240,29 @@ def run_task(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, 
 
 
 def _started(reporter: _Reporter, pid: int) -> None:
-    reporter.send("started", pid=pid, pid_started=start_time(pid), host=os.uname().nodename)
+    reporter.send("started", pid=pid, pid_started=start_time(pid), worker=reporter.worker.address,
+                  host=os.uname().nodename)
 
 
 def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str, Any],
                 reporter: _Reporter) -> dict[str, Any]:
-    conn = _forkserver(preload).connect()
+    server = _forkserver(preload)
     folder = tempfile.mkdtemp(prefix="jupyter-pipelines-job-")
-    fifo = os.path.join(folder, "output")
-    os.mkfifo(fifo, 0o600)
-    read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    keep_open = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before the job has opened it
+    read_fd = keep_open = -1
+    conn: Any = None
     outcome: tuple[str, Any] | None = None
     code: int | None = None
     try:
-        _, pid = conn.recv()
+        fifo = os.path.join(folder, "output")
+        os.mkfifo(fifo, 0o600)
+        read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        keep_open = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before the job has opened it
+        conn, pid = server.child()
         if _set_pid(entry, pid):
             return {"status": "canceled", "exit_code": None}
-        _started(reporter, pid)
         conn.send((spec, fifo))  # the child opens the fifo as its stdout and stderr
+        _started(reporter, pid)
+        server.prefork()  # the next job's child, forked while this one runs
         selector = selectors.DefaultSelector()
         selector.register(conn.fileno(), selectors.EVENT_READ, "conn")
         selector.register(read_fd, selectors.EVENT_READ, "output")
@@ -236,14 +273,11 @@ def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str,
                     _drain(read_fd, reporter)
                     continue
                 try:
-                    kind, value = conn.recv()
+                    outcome, code = read_outcome(conn)
                 except (EOFError, OSError):
-                    done = True
-                    break
-                if kind == "exit":
-                    code, done = value, True
-                    break
-                outcome = (kind, value)
+                    pass
+                done = True
+                break
         selector.close()
         os.close(keep_open)
         keep_open = -1
@@ -251,10 +285,11 @@ def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str,
         while time.monotonic() < deadline and _drain(read_fd, reporter, wait=0.05):
             pass
     finally:
-        conn.close()
-        if keep_open >= 0:
-            os.close(keep_open)
-        os.close(read_fd)
+        if conn is not None:
+            conn.close()
+        for fd in (keep_open, read_fd):
+            if fd >= 0:
+                os.close(fd)
         shutil.rmtree(folder, ignore_errors=True)
     if entry["canceled"]:
         return {"status": "canceled", "exit_code": code}
@@ -334,19 +369,79 @@ def _death(code: int | None) -> str:
 # Engine side
 # ================================================================================================
 
+class DaskTask:
+    """One Dask task: a chain of jobs that run one after the other on a worker."""
+
+    def __init__(self, backend: DaskCompute, jobs: list[DaskJob]) -> None:
+        self.backend = backend
+        self.jobs = jobs
+        self.future: Any = None
+        self.started = False
+
+    def on_done(self, future: Any) -> None:
+        """The Dask future ended; matters only for jobs whose ``end`` event did not come."""
+        if all(job.ended for job in self.jobs):
+            return
+        status = future.status
+        if status == "finished":
+            self._late_results(future, time.monotonic() + 2.0)
+            return
+        error: BaseException | None = None
+        if status != "cancelled":
+            try:
+                error = future.exception(timeout=10)
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+        blamed = False
+        for job in self.jobs:
+            if job.ended:
+                continue
+            if error is None or job.canceled or blamed:
+                job.end(JobResult("canceled", error="canceled"))
+            else:
+                blamed = True  # the first unfinished job is the one that was running; the rest never ran
+                if type(error).__name__ == "KilledWorker":
+                    message = f"{WORKER_DIED} (the job was run {max(job.starts, 1)} time(s))"
+                else:
+                    message = f"the Dask task failed: {type(error).__name__}: {error}"
+                job.end(JobResult("failed", error=message))
+
+    def _late_results(self, future: Any, deadline: float) -> None:
+        """The task returned but some ``end`` events have not been handled yet: they normally come first,
+        so wait a little (letting the callback thread handle queued events), then use the returned values."""
+        if all(job.ended for job in self.jobs):
+            return
+        if time.monotonic() < deadline:
+            time.sleep(0.005)
+            self.backend.callback_thread.submit(self._late_results, future, deadline)
+            return
+        try:
+            results = future.result(timeout=10)
+        except Exception as error:  # noqa: BLE001
+            results, lost = {}, f"the job's result was lost: {type(error).__name__}: {error}"
+        else:
+            lost = "the job's result was lost"
+        for job in self.jobs:
+            if job.id in results:
+                job.on_end(results[job.id])
+            else:
+                job.end(JobResult("failed", error=lost))
+
+
 class DaskJob:
-    """The engine's handle on one submitted job."""
+    """The engine's handle on one submitted job (one of its task's chain)."""
 
     def __init__(self, backend: DaskCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
         self.backend = backend
         self.job = job
         self.callbacks = callbacks
         self.id = f"{job.execution}/{job.node}/{uuid.uuid4().hex}"
-        self.future: Any = None
+        self.task: DaskTask | None = None
         self.worker: str | None = None
         self.starts = 0
         self.canceled = False
         self.ended = False
+        self.status = ""  # the final status, once ended
         self.lock = threading.Lock()
 
     # -- from the engine
@@ -355,10 +450,11 @@ class DaskJob:
             if self.ended or self.canceled:
                 return
             self.canceled = True
-            started = self.starts > 0
-        if not started and self.future is not None:
-            self.future.cancel()  # still queued: drop it (its done callback reports "canceled")
-        self.backend.kill(self.id, self.worker)  # running, or starting right now: kill it there
+        task = self.task
+        if task is not None and not task.started and task.future is not None \
+                and all(job.canceled or job.ended for job in task.jobs):
+            task.future.cancel()  # the whole task is still queued: drop it (its done callback reports)
+        self.backend.kill(self.id, self.worker)  # running, starting right now or later in its chain
 
     # -- from the backend's callback thread (in order of arrival)
     def on_started(self, msg: Mapping[str, Any]) -> None:
@@ -368,6 +464,8 @@ class DaskJob:
             self.starts += 1
             self.worker = msg.get("worker")
             starts = self.starts
+        if self.task is not None:
+            self.task.started = True
         if starts == 1:
             pid = msg.get("pid")
             self.callbacks.started(pid, msg.get("pid_started"))
@@ -376,8 +474,8 @@ class DaskJob:
         if starts - 1 > limit:
             self._write_log(f"\n[dask] {WORKER_DIED}; the job is not run again (retries={limit})\n")
             self.backend.kill(self.id, self.worker)
-            if self.future is not None:
-                self.future.cancel()
+            if self.task is not None and self.task.future is not None:
+                self.task.future.cancel()
             self.end(JobResult("failed", error=f"{WORKER_DIED} (the job was run {starts - 1} time(s))"))
         else:
             self._write_log(f"\n[dask] {WORKER_DIED}; running the job again ({starts - 1} of {limit} retries)\n")
@@ -391,47 +489,13 @@ class DaskJob:
                                                                                  else None),
                            traceback=result.get("traceback") if status == "failed" else None))
 
-    def on_done(self, future: Any) -> None:
-        """The Dask future ended; only matters if no ``end`` event came."""
-        if self.ended:
-            return
-        status = future.status
-        if status == "finished":
-            self._late_result(future, time.monotonic() + 2.0)
-        elif status == "cancelled" or self.canceled:
-            self.end(JobResult("canceled", error="canceled"))
-        else:
-            try:
-                error = future.exception(timeout=10)
-            except Exception as exc:  # noqa: BLE001
-                error = exc
-            if type(error).__name__ == "KilledWorker":
-                message = f"{WORKER_DIED} (the job was run {max(self.starts, 1)} time(s))"
-            else:
-                message = f"the Dask task failed: {type(error).__name__}: {error}"
-            self.end(JobResult("failed", error=message))
-
-    def _late_result(self, future: Any, deadline: float) -> None:
-        """The task returned but its ``end`` event has not been handled yet: it normally comes first, so
-        wait a little (letting the callback thread handle queued events), then use the returned value."""
-        if self.ended:
-            return
-        if time.monotonic() < deadline:
-            time.sleep(0.005)
-            self.backend.callback_thread.submit(self._late_result, future, deadline)
-            return
-        try:
-            self.on_end(future.result(timeout=10))
-        except Exception as error:  # noqa: BLE001
-            self.end(JobResult("failed", error=f"the job's result was lost: {type(error).__name__}: {error}"))
-
     def end(self, result: JobResult) -> None:
         with self.lock:
             if self.ended:
                 return
             self.ended = True
+            self.status = result.status
         self.backend.forget(self)
-        self.future = None
         self.callbacks.finished(result)
 
     def write_output(self, text: str) -> None:
@@ -499,25 +563,49 @@ class DaskCompute(ComputeBackend):
         check_storage(spec, what)
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
-        handle = DaskJob(self, job, callbacks)
-        try:
-            check_storage(job.spec["storage"])
-            artifact = job.spec.get("artifact") or {}
-            if job.spec.get("kind") == "input" and artifact.get("protocol"):
-                check_storage(artifact, f"input artifact {artifact.get('name')!r}")
-        except BadRequest as error:
-            handle.ended = True
-            self.callback_thread.submit(callbacks.finished, JobResult("failed", error=str(error)))
-            return handle
+        return self.submit_chain([(job, callbacks)], after)[0]
+
+    def submit_chain(self, jobs: Sequence[tuple[JobSpec, JobCallbacks]],
+                     after: Sequence[JobHandle] = ()) -> list[DaskJob]:
+        """Run the jobs one after the other in one Dask task (no scheduler round trip between them)."""
+        handles = [DaskJob(self, job, callbacks) for job, callbacks in jobs]
+        for index, handle in enumerate(handles):
+            problem = _storage_problem(handle.job.spec)
+            if problem:  # the jobs before it run; it fails; the ones after it never run
+                self._submit_task(handles[:index], after)
+                self._end_now(handle, JobResult("failed", error=problem))
+                for later in handles[index + 1:]:
+                    self._end_now(later, JobResult("canceled", error="canceled"))
+                return handles
+        self._submit_task(handles, after)
+        return handles
+
+    def _submit_task(self, handles: list[DaskJob], after: Sequence[JobHandle]) -> None:
+        if not handles:
+            return
+        upstream = [other for other in after if isinstance(other, DaskJob)]
+        if any(other.ended and other.status != "success" for other in upstream):
+            for handle in handles:
+                self._end_now(handle, JobResult("canceled", error="canceled"))
+            return
+        futures = {id(other.task.future): other.task.future for other in upstream
+                   if other.task is not None and other.task.future is not None}
+        task = DaskTask(self, handles)
         with self.lock:
-            self.jobs[handle.id] = handle
-        key = f"jupyter-pipelines-{job.node}-{uuid.uuid4().hex}"
-        upstream = [other.future for other in after if isinstance(other, DaskJob) and other.future is not None]
-        handle.future = self.client.submit(run_task, handle.id, dict(job.spec), self.topic, self.preload,
-                                           self.config["forkserver"], *upstream, key=key, pure=False,
-                                           resources=self.resources or None)
-        handle.future.add_done_callback(lambda future: self.callback_thread.submit(handle.on_done, future))
-        return handle
+            for handle in handles:
+                handle.task = task
+                self.jobs[handle.id] = handle
+        key = f"jupyter-pipelines-{handles[0].job.node}-{uuid.uuid4().hex}"
+        chain = [(handle.id, dict(handle.job.spec)) for handle in handles]
+        task.future = self.client.submit(run_chain, chain, self.topic, self.preload, self.config["forkserver"],
+                                         *futures.values(), key=key, pure=False, resources=self.resources or None)
+        task.future.add_done_callback(lambda future: self.callback_thread.submit(task.on_done, future))
+
+    def _end_now(self, handle: DaskJob, result: JobResult) -> None:
+        """End a job that never reaches the cluster."""
+        handle.ended = True
+        handle.status = result.status
+        self.callback_thread.submit(handle.callbacks.finished, result)
 
     def kill(self, job_id: str, worker: str | None) -> None:
         if self.client is None:

@@ -7,14 +7,9 @@ job's log file.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 from concurrent.futures import Future
-from multiprocessing.connection import Client
 from typing import Any, Mapping
 
 import fsspec
@@ -22,50 +17,9 @@ import fsspec
 from ..backends import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .forkserver import ForkServer, read_outcome
 from .pool import JobThreads
 from .processes import kill_tree, start_time
-
-
-class ForkServer:
-    """Client of ``runner.forkserver``: one pre-warmed process, one forked child per job.
-
-    ``main`` is the Python code that runs the server (default: the module itself); it gets
-    the socket address and the modules to preload as arguments.
-    """
-
-    def __init__(self, preload: list[str] | tuple[str, ...], main: str | None = None) -> None:
-        self.preload = list(preload)
-        self.command = [sys.executable, "-c", main] if main else [sys.executable, "-m",
-                                                                 "jupyter_pipelines.runner.forkserver"]
-        self.process: subprocess.Popen[bytes] | None = None
-        self.folder = ""
-        self.address = ""
-        self.lock = threading.Lock()
-
-    def _ensure_running(self) -> None:
-        with self.lock:
-            if self.process is not None and self.process.poll() is None:
-                return
-            self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-")  # mode 0700: only we can connect
-            self.address = os.path.join(self.folder, "forkserver")
-            self.process = subprocess.Popen([*self.command, self.address, *self.preload],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-            assert self.process.stdout is not None
-            if self.process.stdout.readline().strip() != b"ready":
-                raise RuntimeError("the job fork server did not start")
-
-    def connect(self) -> Any:
-        self._ensure_running()
-        return Client(self.address, family="AF_UNIX")
-
-    def close(self) -> None:
-        with self.lock:
-            if self.process is not None:
-                if self.process.stdin:
-                    self.process.stdin.close()
-                self.process.wait(timeout=10)
-                self.process = None
-            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class LocalJob:
@@ -111,11 +65,10 @@ class LocalJob:
         memory = spec["storage"]["protocol"] == "memory"
         if memory or (spec.get("artifact") or {}).get("protocol") == "memory":
             spec["memory_files"] = _memory_inputs(spec)
-        conn = self.backend.forkserver.connect()
+        conn, pid = self.backend.forkserver.child()
         outcome: tuple[str, Any] | None = None
         code: int | None = None
         try:
-            kind, pid = conn.recv()
             self.pid = pid
             conn.send((spec, self.job.log_path, True))  # forked and ready before its turn comes
             self.slot = self._wait_for_slot()
@@ -124,12 +77,7 @@ class LocalJob:
             else:
                 conn.send(("go",))
                 self.callbacks.started(pid, start_time(pid))
-            while True:
-                kind, value = conn.recv()
-                if kind == "exit":
-                    code = value
-                    break
-                outcome = (kind, value)
+            outcome, code = read_outcome(conn)
         except (EOFError, OSError):
             pass
         finally:

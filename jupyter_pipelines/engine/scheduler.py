@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..compute import ComputeBackend, JobResult, JobSpec
 from ..pipeline import Pipeline
@@ -57,6 +57,10 @@ class ExecutionRun:
         self.on_end = on_end
         self.order = pipeline.topological_order()
         self.dependencies = {node: pipeline.dependencies(node) for node in self.order}
+        self.dependents: dict[str, set[str]] = {node: set() for node in self.order}
+        for node, dependencies in self.dependencies.items():
+            for dependency in dependencies:
+                self.dependents[dependency].add(node)
         self.status = {job.node: job.status for job in record.jobs}
         self.attempts = {job.node: job.attempt for job in record.jobs}
         self.completions: queue.Queue[tuple[str, JobResult] | None] = queue.Queue()
@@ -118,10 +122,15 @@ class ExecutionRun:
             return self._finish("failed", self.failed)
         self._finish("success", None)
 
-    def _ready(self) -> list[str]:
+    def _ready(self) -> Iterator[str]:
+        """Pending jobs whose dependencies succeeded (or, on a backend that chains, are on their way).
+
+        Lazy, in topological order: a job submitted by the caller makes its dependents ready in the
+        same pass, so a chaining backend is handed a whole chain at once.
+        """
         usable = ("success", "queued", "running") if self.compute.chains else ("success",)
-        return [node for node in self.order
-                if self.status[node] == "pending" and all(self.status[dep] in usable for dep in self.dependencies[node])]
+        return (node for node in self.order
+                if self.status[node] == "pending" and all(self.status[dep] in usable for dep in self.dependencies[node]))
 
     def mark_started(self, node: str) -> bool:
         """Record that the backend started ``node``; False if it was dropped after a failure."""
@@ -149,6 +158,9 @@ class ExecutionRun:
                 self._submit_ready()
 
     def _submit_ready(self) -> None:
+        """Queue every ready job; on a backend that chains, linear chains go to it as one unit."""
+        chains: list[list[tuple[str, JobSpec]]] = []
+        chain_of: dict[str, list[tuple[str, JobSpec]]] = {}
         for node in self._ready():
             spec = self.build_spec(node)
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
@@ -157,11 +169,26 @@ class ExecutionRun:
             self.status[node] = "queued"
             self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
                                   ended=None, exit_code=None, error=None, traceback=None, outputs=[], pid=None)
-            waits_for = [self.handles[dep] for dep in self.dependencies[node] if self.status[dep] != "success"]
-            if waits_for:
-                self.handles[node] = self.compute.submit(spec, _Callbacks(self, node), after=waits_for)
-            else:
+            if not self.compute.chains:
                 self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
+                continue
+            before = self._sole_dependency(node)
+            if before in chain_of and len(self.dependents[before]) == 1:  # ``before`` ends its chain
+                chain = chain_of[before]
+                chain.append((node, spec))
+            else:
+                chain = [(node, spec)]
+                chains.append(chain)
+            chain_of[node] = chain
+        for chain in chains:  # in topological order of their first jobs
+            waits_for = [self.handles[dep] for dep in self.dependencies[chain[0][0]] if self.status[dep] != "success"]
+            handles = self.compute.submit_chain([(spec, _Callbacks(self, node)) for node, spec in chain],
+                                                after=waits_for)
+            self.handles.update(zip((node for node, _ in chain), handles))
+
+    def _sole_dependency(self, node: str) -> str | None:
+        dependencies = self.dependencies[node]
+        return next(iter(dependencies)) if len(dependencies) == 1 else None
 
     def _complete(self, node: str, result: JobResult) -> None:
         with self.lock:

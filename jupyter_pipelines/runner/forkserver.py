@@ -28,7 +28,10 @@ def _preload(modules: list[str]) -> None:
 
 def serve(address: str, modules: list[str]) -> None:
     _preload(["jupyter_pipelines.runner.process", *modules])
+    from .job import warm_up
     from .process import job_child
+
+    warm_up()  # before the first fork: jobs inherit the specialised code
 
     listener = Listener(address, family="AF_UNIX")
     wake_r, wake_w = os.pipe()

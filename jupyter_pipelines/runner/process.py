@@ -29,12 +29,17 @@ def failure(error: BaseException) -> dict[str, Any]:
     return {"error": message, "traceback": user_traceback(error)}
 
 
+#: The exit code of a child after it reported each kind of outcome: the report is final.
+OUTCOME_EXIT_CODES = {"ok": 0, "error": 1}
+
+
 def job_child(conn: Connection) -> None:
     """In a freshly forked child: lead a new session, send our pid, run the job, report, exit.
 
     The request is ``(spec, log_path[, wait])``; with ``wait`` the child is prepared ahead of its
     turn and runs once a second message arrives. stdout and stderr go to the log file as they are
-    written.
+    written, and are closed before the outcome is sent: after it the child only exits (with
+    ``OUTCOME_EXIT_CODES[kind]``), so the parent need not wait for that.
     """
     code = 1
     try:
@@ -52,13 +57,28 @@ def job_child(conn: Connection) -> None:
             stream.reconfigure(line_buffering=True)
         try:
             outcome: tuple[str, Any] = ("ok", run_job(spec))
-            code = 0
         except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine
             details = failure(error)
             sys.stderr.write(details["traceback"] or details["error"] + "\n")
             outcome = ("error", details)
+        code = OUTCOME_EXIT_CODES[outcome[0]]
+        _close_output()
         conn.send(outcome)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        try:
+            _close_output()
+        finally:
+            os._exit(code)
+
+
+def _close_output() -> None:
+    """Flush stdout and stderr and point them at /dev/null (the log sees its end now)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
