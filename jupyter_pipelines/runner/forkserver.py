@@ -1,9 +1,11 @@
 """A pre-warmed process that forks one child per job.
 
 ``python -m jupyter_pipelines.runner.forkserver ADDRESS [MODULE ...]`` imports the modules
-once, listens on the unix socket ADDRESS (inside a folder only its user can enter), and for each connection
-forks a child that runs one job (see ``process.job_child``). It reaps children and tells
-each connection its child's exit code. It exits when its parent closes its stdin.
+once, runs a few tiny jobs itself (``warm_up``), listens on the unix socket ADDRESS (inside a
+folder only its user can enter), and for each connection forks a child that runs one job (see
+``process.job_child``). It reaps children and tells each connection its child's exit code
+(which matters only for a child that died before it reported). It exits when its parent closes
+its stdin.
 
 Unlike multiprocessing's fork server, children never re-import the parent's ``__main__``,
 so a script or notebook that submits executions is never run again inside a job.
@@ -13,8 +15,10 @@ from __future__ import annotations
 import importlib
 import os
 import selectors
+import shutil
 import signal
 import sys
+import tempfile
 from multiprocessing.connection import Connection, Listener
 
 
@@ -26,9 +30,35 @@ def _preload(modules: list[str]) -> None:
             pass
 
 
+_WARM_UP_SOURCE = "def warm_up(value=None):\n    return value if value is not None else {'step': 0}\n"
+
+
+def warm_up(runs: int = 16) -> None:
+    """Run tiny jobs (write a value; read it and write it again) in a private temporary folder.
+
+    Python specialises code as it runs it, writing into its code objects: code that already ran
+    here before the fork is not specialised again in each job, where every such write copies a
+    page (that was a third of a small job's time).
+    """
+    from .job import run_job
+
+    folder = tempfile.mkdtemp(prefix="jupyter-pipelines-warm-up-")
+    storage = {"protocol": "file", "options": {}}
+    first, second = os.path.join(folder, "first"), os.path.join(folder, "second")
+    try:
+        for _ in range(runs):
+            run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
+                     "inputs": {}, "outputs": {"output": first}, "storage": storage})
+            run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
+                     "inputs": {"value": first}, "outputs": {"output": second}, "storage": storage})
+    except Exception:  # noqa: BLE001 - only ever a matter of speed
+        pass
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def serve(address: str, modules: list[str]) -> None:
     _preload(["jupyter_pipelines.runner.process", *modules])
-    from .job import warm_up
     from .process import job_child
 
     warm_up()  # before the first fork: jobs inherit the specialised code

@@ -12,9 +12,7 @@ memory):
 from __future__ import annotations
 
 import linecache
-import os
 import shutil
-import tempfile
 import time
 from typing import Any, Mapping
 
@@ -231,32 +229,6 @@ def run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     if spec["storage"]["protocol"] == "memory":
         result["memory_files"] = {out["location"]: fs.cat_file(out["location"]) for out in outputs}
     return result
-
-
-_WARM_UP_SOURCE = "def warm_up(value=None):\n    return value if value is not None else {'step': 0}\n"
-
-
-def warm_up(runs: int = 16) -> None:
-    """Run tiny jobs (write a value; read it and write it again) in a private temporary folder.
-
-    The fork server calls this before it forks any job: Python specialises code as it runs it,
-    writing into its code objects, and code that already ran in the server is not specialised
-    again in each forked job, where every such write copies a page (a third of a small job's
-    time went to those copies).
-    """
-    folder = tempfile.mkdtemp(prefix="jupyter-pipelines-warm-up-")
-    storage = {"protocol": "file", "options": {}}
-    first, second = os.path.join(folder, "first"), os.path.join(folder, "second")
-    try:
-        for _ in range(runs):
-            run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
-                     "inputs": {}, "outputs": {"output": first}, "storage": storage})
-            run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
-                     "inputs": {"value": first}, "outputs": {"output": second}, "storage": storage})
-    except Exception:  # noqa: BLE001 - only ever a matter of speed
-        pass
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _first_line(error: BaseException) -> str:

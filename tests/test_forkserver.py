@@ -1,0 +1,89 @@
+"""The fork server and its client: spare children, final reports, warm-up."""
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+
+import pytest
+
+from jupyter_pipelines.compute.forkserver import ForkServer, read_outcome
+from jupyter_pipelines.runner import forkserver, serialize
+from polling import gone, wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def server():
+    fork_server = ForkServer([])
+    yield fork_server
+    fork_server.close()
+
+
+def job_spec(folder) -> dict:
+    return {"node": "double", "kind": "operation", "function": "double", "attributes": {"x": 21},
+            "source": "def double(x):\n    print('doubling', x)\n    return 2 * x\n",
+            "inputs": {}, "outputs": {"output": str(folder / "out")}, "storage": {"protocol": "file", "options": {}}}
+
+
+def test_a_report_is_final_and_the_output_complete(server, tmp_path) -> None:
+    conn, pid = server.child()
+    conn.send((job_spec(tmp_path), str(tmp_path / "log")))
+    outcome, code = read_outcome(conn)
+    conn.close()
+    assert outcome[0] == "ok" and code == 0
+    assert outcome[1]["outputs"][0]["location"] == str(tmp_path / "out")
+    assert open(tmp_path / "log").read() == "doubling 21\n"  # written before the report
+    with open(tmp_path / "out", "rb") as file:
+        assert serialize.load(file) == 42
+    wait_until(lambda: gone(pid), what="the job process to exit")
+
+
+def test_a_failed_job_reports_exit_code_1(server, tmp_path) -> None:
+    spec = dict(job_spec(tmp_path), source="def double(x):\n    raise KeyError(x)\n")
+    conn, _ = server.child()
+    conn.send((spec, str(tmp_path / "log")))
+    outcome, code = read_outcome(conn)
+    conn.close()
+    assert outcome[0] == "error" and code == 1
+    assert outcome[1]["error"] == "KeyError: 21"
+
+
+def test_a_child_killed_before_it_reports_gives_its_signal(server, tmp_path) -> None:
+    conn, pid = server.child()
+    os.kill(pid, signal.SIGKILL)
+    assert read_outcome(conn) == (None, -signal.SIGKILL)
+    conn.close()
+
+
+def test_the_spare_child_is_used_and_a_dead_one_replaced(server, tmp_path) -> None:
+    server.prefork()
+    spare_pid = server.spare.result()[1]
+    conn, pid = server.child()
+    assert pid == spare_pid
+    conn.close()
+
+    server.prefork()
+    dead = server.spare.result()[1]
+    os.kill(dead, signal.SIGKILL)
+    wait_until(lambda: gone(dead), what="the spare to die")
+    conn, pid = server.child()
+    assert pid != dead
+    conn.send((job_spec(tmp_path), str(tmp_path / "log")))
+    assert read_outcome(conn)[0][0] == "ok"
+    conn.close()
+
+
+def test_close_ends_the_spare_child(tmp_path) -> None:
+    fork_server = ForkServer([])
+    fork_server.prefork()
+    pid = fork_server.spare.result()[1]
+    fork_server.close()
+    wait_until(lambda: gone(pid), what="the spare child to end")
+
+
+def test_warm_up_leaves_nothing_behind(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    forkserver.warm_up(runs=2)
+    assert os.listdir(tmp_path) == []
