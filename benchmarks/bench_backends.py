@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import w1_chain, w2_fan, w3_large  # noqa: E402
 from publish import publish  # noqa: E402
 
+from jupyter_pipelines.compute.dask import DaskCompute  # noqa: E402
 from jupyter_pipelines.engine import ExecutionManager  # noqa: E402
-
 
 
 def timed_run(manager: ExecutionManager, pipeline, name: str, **options) -> float:
@@ -69,9 +69,25 @@ def bench_dask(home: str, repeat: int) -> dict[str, float]:
         timed_run(manager, w1_chain(3), "warm", compute=compute)
         engine_w1 = min(timed_run(manager, w1_chain(50), f"d1-{i}", compute=compute) for i in range(repeat))
         engine_w2 = min(timed_run(manager, w2_fan(), f"d2-{i}", compute=compute) for i in range(repeat))
+        # For reference: W1 with one Dask task per job (the default runs a linear chain as one task).
+        fused = DaskCompute.submit_chain
+
+        def one_task_per_job(self, jobs, after=()):
+            handles = []
+            for job in jobs:
+                handles += fused(self, [job], after)
+                after = handles[-1:]
+            return handles
+
+        DaskCompute.submit_chain = one_task_per_job  # type: ignore[method-assign]
+        try:
+            unfused_w1 = min(timed_run(manager, w1_chain(50), f"u1-{i}", compute=compute) for i in range(repeat))
+        finally:
+            DaskCompute.submit_chain = fused  # type: ignore[method-assign]
         manager.close()
     return {"w1_engine_s": engine_w1, "w1_client_submit_s": floor_w1, "w1_ratio": engine_w1 / floor_w1,
             "w2_engine_s": engine_w2, "w2_client_submit_s": floor_w2, "w2_ratio": engine_w2 / floor_w2,
+            "w1_one_task_per_job_s": unfused_w1, "w1_one_task_per_job_ratio": unfused_w1 / floor_w1,
             "target_ratio": 2.0}
 
 
