@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import w1_chain, w2_fan, w3_large  # noqa: E402
 from publish import publish  # noqa: E402
 
+from jupyter_pipelines.compute.base import ComputeBackend  # noqa: E402
 from jupyter_pipelines.compute.dask import DaskCompute  # noqa: E402
 from jupyter_pipelines.engine import ExecutionManager  # noqa: E402
 
@@ -71,15 +72,7 @@ def bench_dask(home: str, repeat: int) -> dict[str, float]:
         engine_w2 = min(timed_run(manager, w2_fan(), f"d2-{i}", compute=compute) for i in range(repeat))
         # For reference: W1 with one Dask task per job (the default runs a linear chain as one task).
         fused = DaskCompute.submit_chain
-
-        def one_task_per_job(self, jobs, after=()):
-            handles = []
-            for job in jobs:
-                handles += fused(self, [job], after)
-                after = handles[-1:]
-            return handles
-
-        DaskCompute.submit_chain = one_task_per_job  # type: ignore[method-assign]
+        DaskCompute.submit_chain = ComputeBackend.submit_chain  # type: ignore[method-assign]
         try:
             unfused_w1 = min(timed_run(manager, w1_chain(50), f"u1-{i}", compute=compute) for i in range(repeat))
         finally:

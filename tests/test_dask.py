@@ -15,7 +15,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
-from jupyter_pipelines.compute.base import JobResult, JobSpec  # noqa: E402
+from jupyter_pipelines.compute.base import ComputeBackend, JobResult, JobSpec  # noqa: E402
 from jupyter_pipelines.compute.dask import WORKER_DIED, DaskCompute, check_storage  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
 from job_operations import broken, chatty, join2, numbers, parity, start, total, tree, waits_for_failure  # noqa: E402
@@ -205,7 +205,19 @@ def test_linear_chains_run_as_one_task_each(make_engine, dask_compute, monkeypat
     assert all(job.status == "success" and job.started and job.ended for job in jobs)
 
 
-def test_a_failure_inside_a_chain_skips_the_rest_of_it(make_engine, dask_compute) -> None:
+def test_one_task_per_job_chains_on_futures(make_engine, dask_compute, monkeypatch) -> None:
+    """The interface's default ``submit_chain`` (one ``submit`` per job, each after the one before)."""
+    monkeypatch.setattr(DaskCompute, "submit_chain", ComputeBackend.submit_chain)
+    make_engine()
+    ex = simple_pipeline("unfused").run(compute=dask_compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    assert ex.result("total") == 15
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_failure_inside_a_chain_skips_the_rest_of_it(make_engine, dask_compute, monkeypatch, fused) -> None:
+    if not fused:
+        monkeypatch.setattr(DaskCompute, "submit_chain", ComputeBackend.submit_chain)
     make_engine()
     with Pipeline("chain-fails") as p:
         increment(increment(broken(start())))

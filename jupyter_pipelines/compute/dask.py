@@ -563,22 +563,29 @@ class DaskCompute(ComputeBackend):
         check_storage(spec, what)
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
-        return self.submit_chain([(job, callbacks)], after)[0]
+        handle = DaskJob(self, job, callbacks)
+        self._submit_jobs([handle], after)
+        return handle
 
     def submit_chain(self, jobs: Sequence[tuple[JobSpec, JobCallbacks]],
                      after: Sequence[JobHandle] = ()) -> list[DaskJob]:
         """Run the jobs one after the other in one Dask task (no scheduler round trip between them)."""
         handles = [DaskJob(self, job, callbacks) for job, callbacks in jobs]
+        self._submit_jobs(handles, after)
+        return handles
+
+    def _submit_jobs(self, handles: list[DaskJob], after: Sequence[JobHandle]) -> None:
+        """Submit a chain as one task; from a job whose storage workers cannot reach, it fails at once
+        (the jobs before it run; the ones after it never do)."""
         for index, handle in enumerate(handles):
             problem = _storage_problem(handle.job.spec)
-            if problem:  # the jobs before it run; it fails; the ones after it never run
+            if problem:
                 self._submit_task(handles[:index], after)
                 self._end_now(handle, JobResult("failed", error=problem))
                 for later in handles[index + 1:]:
                     self._end_now(later, JobResult("canceled", error="canceled"))
-                return handles
+                return
         self._submit_task(handles, after)
-        return handles
 
     def _submit_task(self, handles: list[DaskJob], after: Sequence[JobHandle]) -> None:
         if not handles:
