@@ -500,7 +500,10 @@ class DaskJob:
 
     def write_output(self, text: str) -> None:
         if not self.ended:
-            self._write_log(text)
+            try:
+                self._write_log(text)
+            except OSError:
+                pass
 
     def _write_log(self, text: str) -> None:
         with open(self.job.log_path, "ab") as file:
@@ -627,7 +630,8 @@ class DaskCompute(ComputeBackend):
             self.jobs.pop(handle.id, None)
 
     def _on_event(self, event: tuple[float, Any]) -> None:
-        """On the client's event loop: write output now, hand the rest to the callback thread in order."""
+        """On the client's event loop: hand the event to the callback thread, which keeps their order
+        (a job shows running before its first log line is written)."""
         msg = event[1]
         if not isinstance(msg, dict):
             return
@@ -637,10 +641,7 @@ class DaskCompute(ComputeBackend):
             return
         kind = msg.get("kind")
         if kind == "log":
-            try:
-                handle.write_output(msg.get("text", ""))
-            except OSError:
-                pass
+            self.callback_thread.submit(handle.write_output, msg.get("text", ""))
         elif kind == "started":
             self.callback_thread.submit(handle.on_started, msg)
         elif kind == "end":

@@ -19,6 +19,7 @@ from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
 from .forkserver import ForkServer, read_outcome
 from .pool import JobThreads
+from .slots import OrderedSlots
 from .processes import kill_tree, start_time
 
 
@@ -29,24 +30,29 @@ class LocalJob:
         self.callbacks = callbacks
         self.canceled = False
         self.pid: int | None = None
+        self.ticket = backend.slots.ticket()  # now, on the engine's thread: slots go in submission order
         self.slot = False
         self.future: Future[None] | None = None
 
     def cancel(self) -> None:
         self.canceled = True
         if self.future is not None and self.future.cancel():
+            self.backend.slots.withdraw(self.ticket)
             self.callbacks.finished(JobResult("canceled"))
         elif self.pid is not None:
             kill_tree(self.pid)
 
     def run(self) -> None:
         if self.canceled:
+            self.backend.slots.withdraw(self.ticket)
             self.callbacks.finished(JobResult("canceled"))
             return
         try:
             result = self._run_process()
         except Exception as error:  # noqa: BLE001 - the engine must always hear the end
             result = JobResult("failed", error=f"could not start the job process: {error}")
+        finally:
+            self.backend.slots.withdraw(self.ticket)  # if it never got to its turn
         try:
             self.callbacks.finished(result)
         finally:
@@ -54,10 +60,12 @@ class LocalJob:
                 self.backend.slots.release()
 
     def _wait_for_slot(self) -> bool:
-        """Block until fewer than ``workers`` jobs run (or the job is canceled); True if a slot was taken."""
+        """Block until it is this job's turn and fewer than ``workers`` jobs run (or the job is canceled);
+        True if a slot was taken."""
         while not self.canceled:
-            if self.backend.slots.acquire(timeout=0.2):
+            if self.backend.slots.acquire(self.ticket, timeout=0.2):
                 return True
+        self.backend.slots.withdraw(self.ticket)
         return False
 
     def _run_process(self) -> JobResult:
@@ -75,8 +83,8 @@ class LocalJob:
             if self.canceled:
                 kill_tree(pid)
             else:
+                self.callbacks.started(pid, start_time(pid))  # running before it can write a line
                 conn.send(("go",))
-                self.callbacks.started(pid, start_time(pid))
             outcome, code = read_outcome(conn)
         except (EOFError, OSError):
             pass
@@ -124,7 +132,7 @@ class LocalCompute(ComputeBackend):
         workers = self.config["workers"] or context.workers or os.cpu_count() or 1
         preload = [name.strip() for name in (self.config["preload"] or "").split(",") if name.strip()]
         self.forkserver = ForkServer(preload)
-        self.slots = threading.Semaphore(workers)  # jobs running at once
+        self.slots = OrderedSlots(workers)  # jobs running at once
         self.threads = JobThreads(2 * workers, "local-job")  # the extra ones prepare the next jobs
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks) -> LocalJob:
