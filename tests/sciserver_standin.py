@@ -618,19 +618,21 @@ def enable_compute(standin, python=None, start_delay=0.05, image="python-standin
         threading.Thread(target=run, args=(job, body["command"], cwd), daemon=True).start()
         return Response.json(public(job))
 
-    def get_job(req):
+    def own_job(req):
+        """The job of the request's ``id``, if it belongs to the request's user (404 otherwise)."""
         user = req.require_user()
         job = state.jobs.get(int(req.param("id")))
         if job is None or job["username"] != user:
             raise HTTPError(404, f"job {req.param('id')} not found")
+        return job
+
+    def get_job(req):
+        job = own_job(req)
         with state.lock:
             return Response.json(public(job))
 
     def cancel(req):
-        user = req.require_user()
-        job = state.jobs.get(int(req.param("id")))
-        if job is None or job["username"] != user:
-            raise HTTPError(404, f"job {req.param('id')} not found")
+        job = own_job(req)
         with state.lock:
             if job["status"] in (JOB_SUCCESS, JOB_ERROR, JOB_CANCELED):
                 return Response.json(public(job))

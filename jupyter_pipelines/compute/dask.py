@@ -80,18 +80,6 @@ LOG_CHUNK = 16 << 10  # bytes per log event at most (the scheduler keeps the las
 WORKER_DIED = "the Dask worker running it died"
 
 
-def _storage_problem(spec: Mapping[str, Any]) -> str | None:
-    """Why a job's storage (or its input artifact's) cannot be used from Dask workers, if it cannot."""
-    try:
-        check_storage(spec["storage"])
-        artifact = spec.get("artifact") or {}
-        if spec.get("kind") == "input" and artifact.get("protocol"):
-            check_storage(artifact, f"input artifact {artifact.get('name')!r}")
-    except BadRequest as error:
-        return str(error)
-    return None
-
-
 def check_storage(spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
     """Refuse storage a Dask worker cannot reach (raises BadRequest)."""
     if spec.get("protocol") == "memory":
@@ -441,7 +429,6 @@ class DaskJob:
         self.starts = 0
         self.canceled = False
         self.ended = False
-        self.status = ""  # the final status, once ended
         self.lock = threading.Lock()
 
     # -- from the engine
@@ -494,7 +481,6 @@ class DaskJob:
             if self.ended:
                 return
             self.ended = True
-            self.status = result.status
         self.backend.forget(self)
         self.callbacks.finished(result)
 
@@ -566,40 +552,18 @@ class DaskCompute(ComputeBackend):
         check_storage(spec, what)
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
-        handle = DaskJob(self, job, callbacks)
-        self._submit_jobs([handle], after)
-        return handle
+        return self._submit_task([DaskJob(self, job, callbacks)], after)[0]
 
     def submit_chain(self, jobs: Sequence[tuple[JobSpec, JobCallbacks]],
                      after: Sequence[JobHandle] = ()) -> list[DaskJob]:
         """Run the jobs one after the other in one Dask task (no scheduler round trip between them)."""
-        handles = [DaskJob(self, job, callbacks) for job, callbacks in jobs]
-        self._submit_jobs(handles, after)
-        return handles
+        return self._submit_task([DaskJob(self, job, callbacks) for job, callbacks in jobs], after)
 
-    def _submit_jobs(self, handles: list[DaskJob], after: Sequence[JobHandle]) -> None:
-        """Submit a chain as one task; from a job whose storage workers cannot reach, it fails at once
-        (the jobs before it run; the ones after it never do)."""
-        for index, handle in enumerate(handles):
-            problem = _storage_problem(handle.job.spec)
-            if problem:
-                self._submit_task(handles[:index], after)
-                self._end_now(handle, JobResult("failed", error=problem))
-                for later in handles[index + 1:]:
-                    self._end_now(later, JobResult("canceled", error="canceled"))
-                return
-        self._submit_task(handles, after)
-
-    def _submit_task(self, handles: list[DaskJob], after: Sequence[JobHandle]) -> None:
-        if not handles:
-            return
-        upstream = [other for other in after if isinstance(other, DaskJob)]
-        if any(other.ended and other.status != "success" for other in upstream):
-            for handle in handles:
-                self._end_now(handle, JobResult("canceled", error="canceled"))
-            return
-        futures = {id(other.task.future): other.task.future for other in upstream
-                   if other.task is not None and other.task.future is not None}
+    def _submit_task(self, handles: list[DaskJob], after: Sequence[JobHandle]) -> list[DaskJob]:
+        """One task for the chain ``handles``, after the tasks of ``after`` (whose futures stay referenced
+        by their jobs, so a task that already ended still hands its results on)."""
+        futures = {id(other.task.future): other.task.future for other in after
+                   if isinstance(other, DaskJob) and other.task is not None}
         task = DaskTask(self, handles)
         with self.lock:
             for handle in handles:
@@ -610,12 +574,7 @@ class DaskCompute(ComputeBackend):
         task.future = self.client.submit(run_chain, chain, self.topic, self.preload, self.config["forkserver"],
                                          *futures.values(), key=key, pure=False, resources=self.resources or None)
         task.future.add_done_callback(lambda future: self.callback_thread.submit(task.on_done, future))
-
-    def _end_now(self, handle: DaskJob, result: JobResult) -> None:
-        """End a job that never reaches the cluster."""
-        handle.ended = True
-        handle.status = result.status
-        self.callback_thread.submit(handle.callbacks.finished, result)
+        return handles
 
     def kill(self, job_id: str, worker: str | None) -> None:
         if self.client is None:

@@ -320,6 +320,7 @@ class ExecutionManager:
                 pipeline = Pipeline.from_dict(self.store.commit(record.commit_id)["snapshot"])
                 compute = self._compute(record.compute["backend"], record.compute["config"])
                 storage = self._storage(record.storage["backend"], record.storage["config"])
+                compute.check_storage(storage.spec())
                 inputs = self._inputs(pipeline, {}, compute)
             except (PipelineError, BadRequest) as error:
                 self._mark_interrupted(record, "failed", f"interrupted by a restart and cannot continue: {error}")

@@ -234,6 +234,22 @@ export function mergeExecution(
   return merged;
 }
 
+/** A job that has not run yet. */
+export function pendingJob(op: string): IJob {
+  return {
+    op,
+    operation: op,
+    status: 'pending',
+    started: null,
+    ended: null,
+    duration: null,
+    exit_code: null,
+    error: null,
+    traceback: null,
+    outputs: []
+  };
+}
+
 /** Merge a job update (an SSE `job` event: `{op, status, ...}`). */
 export function mergeJob(
   execution: IExecution,
@@ -254,18 +270,7 @@ export function mergeJob(
     return merged;
   });
   if (!found) {
-    jobs.push({
-      operation: update.op,
-      status: 'pending',
-      started: null,
-      ended: null,
-      duration: null,
-      exit_code: null,
-      error: null,
-      traceback: null,
-      outputs: [],
-      ...update
-    } as IJob);
+    jobs.push({ ...pendingJob(update.op), ...update } as IJob);
   }
   return { ...execution, jobs };
 }

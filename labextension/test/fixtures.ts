@@ -1,19 +1,8 @@
+import { pendingJob } from '../src/model';
 import type { IExecution, IJob } from '../src/model';
 
 export function job(op: string, patch: Partial<IJob> = {}): IJob {
-  return {
-    op,
-    operation: op,
-    status: 'pending',
-    started: null,
-    ended: null,
-    duration: null,
-    exit_code: null,
-    error: null,
-    traceback: null,
-    outputs: [],
-    ...patch
-  };
+  return { ...pendingJob(op), ...patch };
 }
 
 export function execution(

@@ -344,6 +344,19 @@ def wait_for_lab(page: Any, timeout: float = 90_000) -> None:
     page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=timeout)
 
 
+#: The side panel's element.
+PANEL = "#jp-pipelines-panel"
+
+
+def open_panel(page: Any) -> Any:
+    """Open the side panel by its left-sidebar tab (unless it is already showing)."""
+    panel = page.locator(PANEL)
+    if not panel.is_visible():
+        page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="jp-pipelines-panel"]').click()
+    panel.wait_for(state="visible")
+    return panel
+
+
 def run_command(page: Any, command: str, args: dict[str, Any] | None = None) -> Any:
     """Run a JupyterLab command (``window.jupyterapp.commands``) and return its JSON-able result."""
     return page.evaluate("([id, args]) => Promise.resolve(window.jupyterapp.commands.execute(id, args))"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-from .conftest import LabServer, run_command, screenshot
+from .conftest import PANEL, LabServer, open_panel, run_command, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,6 @@ ROWS = ("load_digits", "split", "train", "evaluate", "digits-model", "digits-met
 KERNEL_TIMEOUT = 120_000  # ms
 DIALOG_TIMEOUT = 180_000  # the cells import numpy, ipywidgets, the package… on a loaded 2-core machine
 RUN_TIMEOUT = 180_000  # scikit-learn imports in every worker process are slow there
-PANEL = "#jp-pipelines-panel"
 
 SUCCESS_CLASS = re.compile(r"(^|\s)jp-pipelines-op-status-success(\s|$)")
 DIALOG = ".jp-pipelines-execute-dialog"
@@ -64,14 +63,6 @@ def run_up_to_execute(page: Any) -> int:
     for _ in range(index + 1):  # markdown cells are "run" (rendered) too; the kernel queues the code cells
         run_command(page, "notebook:run-cell-and-select-next")
     return index
-
-
-def open_panel(page: Any) -> Any:
-    panel = page.locator(PANEL)
-    if not panel.is_visible():
-        page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="jp-pipelines-panel"]').click()
-    panel.wait_for(state="visible")
-    return panel
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ import pytest
 
 from jupyter_pipelines import Pipeline, operation
 
-from .conftest import ARTIFACTS, LabServer, screenshot, wait_for_lab
+from .conftest import ARTIFACTS, PANEL, LabServer, open_panel, screenshot, wait_for_lab
 
 pytestmark = pytest.mark.browser
 
 PROJECT = "browser"
-PANEL = "#jp-pipelines-panel"
 LIVE_TIMEOUT = 60_000  # ms
 
 
@@ -97,15 +96,6 @@ def unique(prefix: str) -> str:
 
 
 # -- panel helpers ----------------------------------------------------------------------------------
-def open_panel(page: Any) -> Any:
-    """Open the side panel by its left-sidebar tab (unless it is already showing)."""
-    panel = page.locator(PANEL)
-    if not panel.is_visible():
-        page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="jp-pipelines-panel"]').click()
-    panel.wait_for(state="visible")
-    return panel
-
-
 def row(page: Any, name: str) -> Any:
     return page.locator(f'{PANEL} .jp-pipelines-row[data-execution="{name}"]')
 
