@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-from concurrent.futures import Future
 from typing import Any, Mapping
 
 import fsspec
@@ -18,55 +16,39 @@ from ..backends import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
 from .forkserver import ForkServer, read_outcome
-from .pool import JobThreads
-from .slots import OrderedSlots
 from .processes import kill_tree, start_time
+from .slots import RunQueue
 
 
 class LocalJob:
+    """One job of the local backend: waits in the backend's run queue, then runs in a forked child."""
+
     def __init__(self, backend: LocalCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
         self.backend = backend
         self.job = job
         self.callbacks = callbacks
         self.canceled = False
         self.pid: int | None = None
-        self.ticket = backend.slots.ticket()  # now, on the engine's thread: slots go in submission order
-        self.slot = False
-        self.future: Future[None] | None = None
 
     def cancel(self) -> None:
         self.canceled = True
-        if self.future is not None and self.future.cancel():
-            self.backend.slots.withdraw(self.ticket)
+        if self.backend.queue.withdraw(self):
             self.callbacks.finished(JobResult("canceled"))
         elif self.pid is not None:
             kill_tree(self.pid)
 
     def run(self) -> None:
-        if self.canceled:
-            self.backend.slots.withdraw(self.ticket)
-            self.callbacks.finished(JobResult("canceled"))
-            return
+        """On its own thread, holding a run slot (given back once the engine heard the end)."""
+        self.backend.running.add(self)
         try:
-            result = self._run_process()
-        except Exception as error:  # noqa: BLE001 - the engine must always hear the end
-            result = JobResult("failed", error=f"could not start the job process: {error}")
-        finally:
-            self.backend.slots.withdraw(self.ticket)  # if it never got to its turn
-        try:
+            try:
+                result = JobResult("canceled") if self.canceled else self._run_process()
+            except Exception as error:  # noqa: BLE001 - the engine must always hear the end
+                result = JobResult("failed", error=f"could not start the job process: {error}")
             self.callbacks.finished(result)
-        finally:
-            if self.slot:  # only now: the engine hears of a failure before a prepared job may go
-                self.backend.slots.release()
-
-    def _wait_for_slot(self) -> bool:
-        """Block until it is this job's turn and fewer than ``workers`` jobs run (or the job is canceled);
-        True if a slot was taken."""
-        while not self.canceled:
-            if self.backend.slots.acquire(self.ticket, timeout=0.2):
-                return True
-        self.backend.slots.withdraw(self.ticket)
-        return False
+        finally:  # only now: the engine hears of a failure before the next job in line may go
+            self.backend.running.discard(self)
+            self.backend.queue.release()
 
     def _run_process(self) -> JobResult:
         spec = dict(self.job.spec)
@@ -74,12 +56,12 @@ class LocalJob:
         if memory or (spec.get("artifact") or {}).get("protocol") == "memory":
             spec["memory_files"] = _memory_inputs(spec)
         conn, pid = self.backend.forkserver.child()
+        self.backend.forkserver.prefork()  # the next job's child, forked while this one runs
         outcome: tuple[str, Any] | None = None
         code: int | None = None
         try:
             self.pid = pid
-            conn.send((spec, self.job.log_path, True))  # forked and ready before its turn comes
-            self.slot = self._wait_for_slot()
+            conn.send((spec, self.job.log_path, True))
             if self.canceled:
                 kill_tree(pid)
             else:
@@ -132,14 +114,18 @@ class LocalCompute(ComputeBackend):
         workers = self.config["workers"] or context.workers or os.cpu_count() or 1
         preload = [name.strip() for name in (self.config["preload"] or "").split(",") if name.strip()]
         self.forkserver = ForkServer(preload)
-        self.slots = OrderedSlots(workers)  # jobs running at once
-        self.threads = JobThreads(2 * workers, "local-job")  # the extra ones prepare the next jobs
+        self.queue: RunQueue[LocalJob] = RunQueue(workers, "local")  # jobs running at once, in submission order
+        self.running: set[LocalJob] = set()
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks) -> LocalJob:
         handle = LocalJob(self, job, callbacks)
-        handle.future = self.threads.start(handle)
+        self.queue.put(handle)
         return handle
 
     def close(self) -> None:
-        self.threads.close(cancel_queued=True)
+        for handle in self.queue.close():
+            handle.canceled = True
+            handle.callbacks.finished(JobResult("canceled"))
+        for handle in list(self.running):
+            handle.cancel()
         self.forkserver.close()

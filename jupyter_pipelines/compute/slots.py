@@ -1,51 +1,79 @@
-"""Run slots handed out in the order jobs were submitted."""
+"""Jobs that start in submission order, at most ``slots`` at a time, each on a thread of its own."""
 from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import Callable, Generic, Protocol, TypeVar
 
 
-class Ticket:
-    """A job's place in the queue for a slot."""
+class Runnable(Protocol):
+    def run(self) -> None:
+        """Run to the end; the job calls :meth:`RunQueue.release` once it no longer needs its slot."""
 
 
-class OrderedSlots:
-    """A semaphore whose waiters are served first come, first served by ticket.
+J = TypeVar("J", bound=Runnable)
 
-    Jobs are prepared ahead on several threads; without an order, whichever thread got ready
-    first would run, and a job submitted later (say, one the engine would drop once an earlier
-    one fails) could overtake the job before it.
+
+class RunQueue(Generic[J]):
+    """A first-come, first-served queue whose head starts, on a new thread, when a slot is free.
+
+    Joining the queue and being given a thread are decided under one lock, and a thread is only
+    ever given to a job that holds a slot, so the queue's order and the threads can never wait on
+    each other. (They once could: jobs took a place in line, then waited for their turn on the
+    threads of a bounded pool; when submissions raced, every thread could end up waiting for a
+    place held by a job still queued behind them in the pool.)
+
+    ``start(job)`` is called under the lock (default: a daemon thread running ``job.run``), so jobs
+    start strictly in order.
     """
 
-    def __init__(self, slots: int) -> None:
-        self.free = slots
-        self.queue: deque[Ticket] = deque()
-        self.changed = threading.Condition()
+    def __init__(self, slots: int, name: str, start: Callable[[J], None] | None = None) -> None:
+        self.free = max(1, slots)
+        self.name = name
+        self.waiting: deque[J] = deque()
+        self.lock = threading.Lock()
+        self.closed = False
+        self._start = start or self._thread
 
-    def ticket(self) -> Ticket:
-        with self.changed:
-            ticket = Ticket()
-            self.queue.append(ticket)
-            return ticket
+    def put(self, job: J) -> None:
+        with self.lock:
+            if self.closed:
+                raise RuntimeError(f"{self.name}: the run queue is closed")
+            self.waiting.append(job)
+            self._dispatch()
 
-    def acquire(self, ticket: Ticket, timeout: float) -> bool:
-        """Take a slot when ``ticket`` is first in the queue and a slot is free; False after ``timeout``."""
-        with self.changed:
-            if not self.changed.wait_for(lambda: self.free > 0 and self.queue[0] is ticket, timeout):
+    def withdraw(self, job: J) -> bool:
+        """Take ``job`` out of the queue; False if it already started (or was never queued)."""
+        with self.lock:
+            try:
+                self.waiting.remove(job)
+            except ValueError:
                 return False
-            self.queue.popleft()
-            self.free -= 1
-            self.changed.notify_all()
             return True
 
-    def withdraw(self, ticket: Ticket) -> None:
-        """Leave the queue without a slot (a canceled job)."""
-        with self.changed:
-            if ticket in self.queue:
-                self.queue.remove(ticket)
-                self.changed.notify_all()
-
     def release(self) -> None:
-        with self.changed:
+        """A started job gives its slot back: the next one in line starts."""
+        with self.lock:
             self.free += 1
-            self.changed.notify_all()
+            self._dispatch()
+
+    def close(self) -> list[J]:
+        """Start nothing more; returns the jobs that were still waiting."""
+        with self.lock:
+            self.closed = True
+            left, self.waiting = list(self.waiting), deque()
+            return left
+
+    def _dispatch(self) -> None:
+        while self.free > 0 and self.waiting and not self.closed:
+            job = self.waiting.popleft()
+            self.free -= 1
+            try:
+                self._start(job)
+            except BaseException:  # no thread for it (e.g. the process's limit): it keeps its place
+                self.free += 1
+                self.waiting.appendleft(job)
+                raise
+
+    def _thread(self, job: J) -> None:
+        threading.Thread(target=job.run, name=f"{self.name}-job", daemon=True).start()
