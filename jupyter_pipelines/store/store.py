@@ -124,16 +124,18 @@ class Store:
         return [Event.from_row(row) for row in rows]
 
     def wait_for_events(self, after: int, execution_id: int | None = None, timeout: float = 1.0) -> list[Event]:
-        """Events after ``after``, waiting up to ``timeout`` (other processes' writes are seen by polling)."""
-        deadline = timeout
+        """Events after ``after``, waiting up to ``timeout`` seconds for some.
+
+        Commits in this process wake the wait; other processes' writes are seen by polling.
+        """
+        deadline = time.monotonic() + timeout
         while True:
             found = self.events(after, execution_id)
-            if found or deadline <= 0:
+            left = deadline - time.monotonic()
+            if found or left <= 0:
                 return found
-            step = min(0.25, deadline)
             with self._changed:
-                self._changed.wait(step)
-            deadline -= step
+                self._changed.wait(min(0.25, left))
 
     # -- executions and jobs ---------------------------------------------------------------------
     def create_execution(self, pipeline: Pipeline, name: str, *, debug: bool, compute: dict[str, Any],
