@@ -284,8 +284,10 @@ def test_a_worker_dying_inside_a_chain(make_engine, cluster, tmp_path) -> None:
     ex = p.run(name="chain-dies", compute=compute)
     marker = folder / "first-run.json"
     wait_until(lambda: marker.exists() and marker.stat().st_size, what="the job to start")
-    first_start = engine.get("default", "chain-dies").job("start")
-    assert first_start.status == "success"
+    # The end of ``start`` reaches the engine as a Dask event, which may arrive after the next job
+    # of the chain wrote its marker on the worker.
+    first_start = wait_until(lambda: (job := engine.get("default", "chain-dies").job("start")).status == "success"
+                             and job, what="the engine to hear that 'start' ended")
     job_pid = json.loads(marker.read_text())
     with distributed.Client(cluster, set_as_default=False) as client:
         worker_pids = set(client.run(os.getpid).values())

@@ -7,6 +7,7 @@ import tempfile
 
 import pytest
 
+from jupyter_pipelines.compute import forkserver as forkserver_client
 from jupyter_pipelines.compute.forkserver import ForkServer, read_outcome
 from jupyter_pipelines.runner import forkserver, serialize
 from polling import gone, wait_until
@@ -73,6 +74,22 @@ def test_the_spare_child_is_used_and_a_dead_one_replaced(server, tmp_path) -> No
     conn.send((job_spec(tmp_path), str(tmp_path / "log")))
     assert read_outcome(conn)[0][0] == "ok"
     conn.close()
+
+
+def test_a_dead_spare_is_not_taken_for_a_waiting_one_before_the_server_reaps_it(server) -> None:
+    """The fork server tells a connection its child died only once it reaped it: until then the dead
+    spare is a zombie with a silent connection, and was handed out (its job then 'died' at once)."""
+    server.prefork()
+    conn, pid = server.spare.result()
+    assert forkserver_client._waiting(conn, pid)
+    os.kill(server.process.pid, signal.SIGSTOP)  # the server cannot reap until it continues
+    try:
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: gone(pid), what="the spare to become a zombie")
+        assert not conn.poll()
+        assert not forkserver_client._waiting(conn, pid)
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
 
 
 def test_close_ends_the_spare_child(tmp_path) -> None:

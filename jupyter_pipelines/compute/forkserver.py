@@ -11,6 +11,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
+import psutil
+
 from ..runner.process import OUTCOME_EXIT_CODES
 
 
@@ -71,7 +73,7 @@ class ForkServer:
             except Exception:  # noqa: BLE001 - fork another below, which reports why it cannot
                 pass
             else:
-                if not conn.poll():  # a waiting child sends nothing: it is alive
+                if _waiting(conn, pid):
                     return conn, pid
                 conn.close()
         return self._fork()
@@ -96,6 +98,17 @@ class ForkServer:
                 self.process.wait(timeout=10)
                 self.process = None
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _waiting(conn: Connection, pid: int) -> bool:
+    """True if a forked child still waits for its request: it has sent nothing (the fork server
+    reports a child's death on its connection) and it is not a zombie the server has yet to reap."""
+    if conn.poll():
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def read_outcome(conn: Connection) -> tuple[tuple[str, Any] | None, int | None]:
