@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 from ..backends import Backend, Registry
+
+#: How long creating a compute backend may take, unless it says otherwise.
+CONNECT_SECONDS = 120.0
 
 
 @dataclass
@@ -50,6 +53,11 @@ class ComputeBackend(Backend):
     #: once those jobs succeeded (and ends it ``canceled`` if one did not), without a round trip
     #: through the engine between them.
     chains: ClassVar[bool] = False
+
+    @classmethod
+    def connect_timeout(cls, config: Mapping[str, Any]) -> float:
+        """Seconds that creating this backend with ``config`` (e.g. connecting to a cluster) may take."""
+        return CONNECT_SECONDS
 
     def check_storage(self, spec: dict[str, Any], what: str = "the execution's storage") -> None:
         """Raise BadRequest when jobs of this backend cannot reach storage opened with ``spec``."""

@@ -70,7 +70,7 @@ from typing import Any, Mapping, Sequence
 
 from ..backends import Context
 from ..errors import BadRequest
-from ..fields import Field
+from ..fields import Field, parse_config
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
 from .forkserver import ForkServer, read_outcome
 from .processes import kill_tree, start_time
@@ -503,6 +503,8 @@ class DaskCompute(ComputeBackend):
     title = "Dask cluster"
     description = ("Each operation as a task on a Dask distributed cluster, in its own process on the worker "
                    "(a LocalCluster on this machine when no scheduler is given).")
+    requires = ("distributed",)
+    install = "pip install 'jupyter_pipelines[dask]'"
     fields = (
         Field("scheduler", "str", "", "Address of the Dask scheduler (tcp://host:8786); empty: start a LocalCluster"),
         Field("workers", "int", 2, "Worker processes of the LocalCluster (when no scheduler is given)"),
@@ -514,6 +516,15 @@ class DaskCompute(ComputeBackend):
         Field("preload", "str", "numpy,pandas", "Modules the pre-warmed process imports, comma-separated"),
         Field("timeout", "float", 30.0, "Seconds to wait for the scheduler when connecting"),
     )
+
+    @classmethod
+    def connect_timeout(cls, config: Mapping[str, Any]) -> float:
+        """The ``timeout`` field for a scheduler address (plus a margin for the client's own set-up);
+        starting a LocalCluster takes what it takes on a busy machine."""
+        parsed = parse_config(cls.fields, config, f"compute backend {cls.name!r}")
+        if not (parsed["scheduler"] or "").strip():
+            return super().connect_timeout(config)
+        return parsed["timeout"] + 5.0
 
     def __init__(self, config: Mapping[str, Any], context: Context) -> None:
         super().__init__(config, context)

@@ -5,10 +5,10 @@ client and the CLI all drive this same class.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -22,6 +22,7 @@ from ..pipeline import Pipeline, PipelineError
 from ..storage.base import StorageBackend, safe_part, storage_backends
 from ..store import ArtifactRecord, ExecutionRecord, Store
 from ..store.models import FINAL_EXECUTION, FINAL_JOB, now
+from .computes import ComputePool
 from .scheduler import ExecutionRun
 from .specs import SpecBuilder
 
@@ -64,21 +65,13 @@ class ExecutionManager:
         self.default_storage = default_storage
         self.runs: dict[int, ExecutionRun] = {}
         self.secrets: dict[int, Secrets] = {}
-        self._computes: dict[str, ComputeBackend] = {}
+        self.computes = ComputePool(self.context)
         self._lock = threading.RLock()
 
     # -- backends ---------------------------------------------------------------------------------
     def backends(self) -> dict[str, Any]:
         return {"compute": compute_backends.schemas(), "storage": storage_backends.schemas(),
                 "defaults": {"compute": self.default_compute, "storage": self.default_storage}}
-
-    def _compute(self, name: str, config: Mapping[str, Any]) -> ComputeBackend:
-        """Compute backends are shared by executions with the same configuration (one worker pool)."""
-        key = json.dumps([name, config], sort_keys=True, default=str)
-        with self._lock:
-            if key not in self._computes:
-                self._computes[key] = compute_backends.create(name, config, self.context)
-            return self._computes[key]
 
     def _storage(self, name: str, config: Mapping[str, Any]) -> StorageBackend:
         return storage_backends.create(name, config, self.context)
@@ -99,16 +92,20 @@ class ExecutionManager:
                           {k: dict(v or {}) for k, v in (credentials or {}).items()})
         compute_name = compute_choice.get("backend") or self.default_compute
         storage_name = storage_choice.get("backend") or self.default_storage
-        compute_backend = self._compute(compute_name, secrets.compute)
         storage_backend = self._storage(storage_name, secrets.storage)
-        compute_backend.check_storage(storage_backend.spec())
-        inputs = self._inputs(pipeline, secrets.credentials, compute_backend)
-        record = self.store.create_execution(
-            pipeline, base_name, debug=bool(debug),
-            compute={"backend": compute_name, "config": compute_backend.public_config},
-            storage={"backend": storage_name, "config": storage_backend.public_config},
-            needs_secrets=secrets.any(type(compute_backend), type(storage_backend)), owner=OWNER,
-        )
+        compute_backend = self.computes.acquire(compute_name, secrets.compute)
+        try:
+            compute_backend.check_storage(storage_backend.spec())
+            inputs = self._inputs(pipeline, secrets.credentials, compute_backend)
+            record = self.store.create_execution(
+                pipeline, base_name, debug=bool(debug),
+                compute={"backend": compute_name, "config": compute_backend.public_config},
+                storage={"backend": storage_name, "config": storage_backend.public_config},
+                needs_secrets=secrets.any(type(compute_backend), type(storage_backend)), owner=OWNER,
+            )
+        except BaseException:
+            self.computes.release(compute_backend)
+            raise
         self.secrets[record.id] = secrets
         if save:
             self.store.save_settings(pipeline.project, pipeline.name, {
@@ -162,6 +159,7 @@ class ExecutionManager:
     def _ended(self, run: ExecutionRun) -> None:
         with self._lock:
             self.runs.pop(run.execution_id, None)
+        self.computes.release(run.compute)
 
     # -- queries ----------------------------------------------------------------------------------
     def get(self, project: str, name: str) -> ExecutionRecord:
@@ -179,15 +177,17 @@ class ExecutionManager:
         return read_log(self.log_path(project, name, node), offset)
 
     def wait(self, project: str, name: str, timeout: float | None = None) -> ExecutionRecord:
-        """Block until the execution ends (or ``timeout`` seconds pass)."""
+        """Block until the execution ends or ``timeout`` seconds pass; returns it as it is then."""
         record = self.get(project, name)
+        deadline = None if timeout is None else time.monotonic() + timeout
         seq = 0
-        waited = 0.0
         status = record.status
-        while status not in FINAL_EXECUTION and (timeout is None or waited < timeout):
-            events = self.store.wait_for_events(seq, record.id, timeout=0.5)
+        while status not in FINAL_EXECUTION:
+            left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if left <= 0:
+                break
+            events = self.store.wait_for_events(seq, record.id, timeout=left)
             seq = events[-1].seq if events else seq
-            waited += 0.5 if not events else 0
             status = self.store.execution_status(record.id)
         return self.store.execution_by_id(record.id)
 
@@ -220,25 +220,29 @@ class ExecutionManager:
         if record.needs_secrets and secrets is None:
             raise Conflict(f"execution {name!r} used credentials that were kept in memory only and are gone; "
                            "submit a new execution with them")
-        commit = record.commit_id
-        if edits:
-            pipeline = pipeline.with_sources(edits)
-            commit = self.store.add_commit(pipeline, parent=record.commit_id)
-            self.store.move_tag(project, name, commit)
-        edited_nodes = [node.id for node in pipeline.nodes.values() if node.operation in edits]
-        unfinished = [job.node for job in record.jobs if job.status != "success"]
-        again = pipeline.downstream(edited_nodes + unfinished)
-        for node in pipeline.topological_order():
-            if node in again:
-                self.store.update_job(record.id, node, status="pending", error=None, traceback=None, exit_code=None,
-                                      started=None, ended=None, outputs=[])
-        self.store.update_execution(record.id, status="pending", commit_id=commit, owner=OWNER, error=None, ended=None,
-                                    event={"rerun": sorted(again)})
         secrets = secrets or Secrets(dict(record.compute["config"]), dict(record.storage["config"]))
-        self.secrets[record.id] = secrets
-        compute = self._compute(record.compute["backend"], secrets.compute)
         storage = self._storage(record.storage["backend"], secrets.storage)
-        inputs = self._inputs(pipeline, secrets.credentials, compute)
+        compute = self.computes.acquire(record.compute["backend"], secrets.compute)
+        try:
+            inputs = self._inputs(pipeline, secrets.credentials, compute)
+            commit = record.commit_id
+            if edits:
+                pipeline = pipeline.with_sources(edits)
+                commit = self.store.add_commit(pipeline, parent=record.commit_id)
+                self.store.move_tag(project, name, commit)
+            edited_nodes = [node.id for node in pipeline.nodes.values() if node.operation in edits]
+            unfinished = [job.node for job in record.jobs if job.status != "success"]
+            again = pipeline.downstream(edited_nodes + unfinished)
+            for node in pipeline.topological_order():
+                if node in again:
+                    self.store.update_job(record.id, node, status="pending", error=None, traceback=None,
+                                          exit_code=None, started=None, ended=None, outputs=[])
+            self.store.update_execution(record.id, status="pending", commit_id=commit, owner=OWNER, error=None,
+                                        ended=None, event={"rerun": sorted(again)})
+        except BaseException:
+            self.computes.release(compute)
+            raise
+        self.secrets[record.id] = secrets
         self._start(self.store.execution_by_id(record.id), pipeline, compute, storage, inputs)
         return self.store.execution_by_id(record.id)
 
@@ -318,11 +322,16 @@ class ExecutionManager:
                 continue
             try:
                 pipeline = Pipeline.from_dict(self.store.commit(record.commit_id)["snapshot"])
-                compute = self._compute(record.compute["backend"], record.compute["config"])
                 storage = self._storage(record.storage["backend"], record.storage["config"])
+                compute = self.computes.acquire(record.compute["backend"], record.compute["config"])
+            except (PipelineError, BadRequest) as error:
+                self._mark_interrupted(record, "failed", f"interrupted by a restart and cannot continue: {error}")
+                continue
+            try:
                 compute.check_storage(storage.spec())
                 inputs = self._inputs(pipeline, {}, compute)
             except (PipelineError, BadRequest) as error:
+                self.computes.release(compute)
                 self._mark_interrupted(record, "failed", f"interrupted by a restart and cannot continue: {error}")
                 continue
             for job in record.jobs:
@@ -345,8 +354,7 @@ class ExecutionManager:
         """Stop running jobs; their executions stay ``running`` and resume at the next start."""
         for run in list(self.runs.values()):
             run.stop()
-        for compute in self._computes.values():
-            compute.close()
+        self.computes.close()
         self.store.close()
 
 

@@ -16,6 +16,8 @@ class S3Storage(StorageBackend):
     name = "s3"
     title = "Amazon S3 (or compatible)"
     description = "A bucket on S3 or an S3-compatible service (MinIO, Ceph, …)."
+    requires = ("s3fs",)
+    install = "pip install 'jupyter_pipelines[s3]'"
     fields = (
         Field("bucket", "str", None, "Bucket name", required=True),
         Field("prefix", "str", "pipelines", "Key prefix inside the bucket"),
