@@ -83,6 +83,7 @@ def server(tmp_path):
     running.start()
     yield running
     running.stop()
+    print((tmp_path / "server.log").read_text()[-20000:])  # shown when the test failed
 
 
 NOTEBOOK_CELLS = [
@@ -114,6 +115,7 @@ def test_a_kernel_started_by_the_server_finds_it_and_runs_there(server):
             assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         client.stop_channels()
+        print("kernel printed:", "".join(printed))
     outcome = json.loads([line for line in "".join(printed).splitlines() if line.startswith("{")][-1])
     assert outcome["api"] == "RemoteApi" and outcome["status"] == "success"
     assert outcome["result"]["values"] == [0, 2, 4, 6, 8] and outcome["result"]["pid"] != outcome["kernel"]
