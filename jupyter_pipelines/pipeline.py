@@ -144,6 +144,15 @@ def check_attribute(owner: str, name: str, spec: Mapping[str, Any], value: Any) 
         raise PipelineError(f"attribute {name!r} of {owner!r} must be JSON-serializable, got {value!r}") from None
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _check_name(label: str, name: str) -> None:
+    """Names become file and folder names (logs, storage paths, export modules): nothing that is a path."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise PipelineError(f"bad {label} {name!r}: use letters, digits, '_', '-' and '.' (no '..')")
+
+
 class Operation:
     """A Python function usable as a pipeline step (see :func:`operation`)."""
 
@@ -295,7 +304,12 @@ class Pipeline:
 
     def validate(self) -> None:
         """Check references, attributes and acyclicity; raise PipelineError naming the problem."""
+        for key in self.operations:
+            _check_name("operation key", key)
         for node in self.nodes.values():
+            _check_name("node id", node.id)
+            if node.artifact is not None:
+                _check_name("artifact name", node.artifact)
             if node.kind not in ("operation", "input", "output"):
                 raise PipelineError(f"node {node.id!r} has unknown kind {node.kind!r}")
             if node.kind in ("input", "output") and not node.artifact:

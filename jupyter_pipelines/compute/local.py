@@ -16,7 +16,7 @@ from ..backends import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
 from .forkserver import ForkServer, read_outcome
-from .processes import kill_tree, start_time
+from .processes import is_running, kill_tree, start_time
 from .slots import RunQueue
 
 
@@ -36,6 +36,10 @@ class LocalJob:
             self.callbacks.finished(JobResult("canceled"))
         elif self.pid is not None:
             kill_tree(self.pid)
+
+    def alive(self) -> bool:
+        """Waiting for its turn, starting, or its process still runs."""
+        return self.pid is None or is_running(self.pid)
 
     def run(self) -> None:
         """On its own thread, holding a run slot (given back once the engine heard the end)."""

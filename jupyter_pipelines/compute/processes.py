@@ -14,6 +14,14 @@ def start_time(pid: int) -> float | None:
         return None
 
 
+def is_running(pid: int) -> bool:
+    """True if ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def is_same_process(pid: int | None, started: float | None) -> bool:
     """True if ``pid`` still names the process that started at ``started``."""
     return bool(pid) and started is not None and start_time(pid) == started  # type: ignore[arg-type]

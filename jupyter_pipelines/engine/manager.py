@@ -24,6 +24,7 @@ from ..store import ArtifactRecord, ExecutionRecord, Store
 from ..store.models import FINAL_EXECUTION, FINAL_JOB, now
 from .computes import ComputePool
 from .scheduler import ExecutionRun
+from .watchdog import Watchdog
 from .specs import SpecBuilder
 
 OWNER = f"{os.getpid()}:{start_time(os.getpid())}"
@@ -67,6 +68,8 @@ class ExecutionManager:
         self.secrets: dict[int, Secrets] = {}
         self.computes = ComputePool(self.context)
         self._lock = threading.RLock()
+        self.watchdog = Watchdog(self, OWNER)
+        self.watchdog.start()
 
     # -- backends ---------------------------------------------------------------------------------
     def backends(self) -> dict[str, Any]:
@@ -197,10 +200,10 @@ class ExecutionManager:
         if record.final:
             return record
         run = self.runs.get(record.id)
-        if run is not None:
+        if run is not None and run.alive():
             run.cancel()
             run.join(timeout=30)
-        elif _owner_alive(record.owner):
+        elif _owner_alive(record.owner) and record.owner != OWNER:
             self.store.update_execution(record.id, cancel_requested=1)  # the owning engine polls for it
         else:
             self._mark_interrupted(record, "canceled", "canceled by the user")
@@ -313,9 +316,7 @@ class ExecutionManager:
             if record.final or record.id in self.runs or _owner_alive(record.owner):
                 continue
             resumed.append((record.project, record.name))
-            for job in record.jobs:
-                if job.status in ("queued", "running") and is_same_process(job.pid, job.pid_started):
-                    kill_tree(job.pid)  # type: ignore[arg-type]
+            self._stop_jobs(record)
             if record.needs_secrets:
                 self._mark_interrupted(record, "failed", "interrupted by a restart of the engine; its credentials "
                                        "were kept in memory only, so it cannot continue: run it again")
@@ -337,11 +338,20 @@ class ExecutionManager:
             for job in record.jobs:
                 if job.status in ("queued", "running"):
                     self.store.update_job(record.id, job.node, status="pending", error=None, pid=None)
-            self.store.update_execution(record.id, owner=OWNER, event={"resumed": True})
+            self.store.update_execution(record.id, status="pending", owner=OWNER, event={"resumed": True})
             self._start(self.store.execution_by_id(record.id), pipeline, compute, storage, inputs)
         return resumed
 
+    @staticmethod
+    def _stop_jobs(record: ExecutionRecord) -> None:
+        """Kill the job processes an execution no run drives any more left behind."""
+        for job in record.jobs:
+            if job.status in ("queued", "running") and is_same_process(job.pid, job.pid_started):
+                kill_tree(job.pid)  # type: ignore[arg-type]
+
     def _mark_interrupted(self, record: ExecutionRecord, status: str, message: str) -> None:
+        """End an execution no run drives: stop its job processes, then record ``status``."""
+        self._stop_jobs(record)
         for job in record.jobs:
             if job.status not in FINAL_JOB:
                 job_status = ("failed" if job.status in ("queued", "running") else "skipped") \
@@ -350,8 +360,14 @@ class ExecutionManager:
                                       error=message if job_status == "failed" else None)
         self.store.update_execution(record.id, status=status, ended=now(), error=message)
 
+    def fail_abandoned(self, record: ExecutionRecord) -> None:
+        """End an execution of this engine that no run drives any more (see :class:`Watchdog`)."""
+        self._mark_interrupted(record, "failed", "the engine lost track of this execution (see the server's log); "
+                               "its unfinished operations were stopped")
+
     def close(self) -> None:
         """Stop running jobs; their executions stay ``running`` and resume at the next start."""
+        self.watchdog.stop()
         for run in list(self.runs.values()):
             run.stop()
         self.computes.close()

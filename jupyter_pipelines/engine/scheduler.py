@@ -1,9 +1,11 @@
 """One execution's run: the job state machine, failure and cancel semantics."""
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..compute import ComputeBackend, JobResult, JobSpec
@@ -15,6 +17,10 @@ if TYPE_CHECKING:
     from ..store import ExecutionRecord
 
 CANCEL_POLL_SECONDS = 0.5
+#: How long a run whose engine failed keeps trying to record that the execution failed.
+GIVE_UP_SECONDS = 30.0
+
+log = logging.getLogger("jupyter_pipelines.engine")
 
 
 class _Callbacks:
@@ -72,6 +78,8 @@ class ExecutionRun:
         self.halted = threading.Event()  # a job failed: no new job starts
         self.cancel_requested = threading.Event()
         self.stopping = threading.Event()
+        self.over = False  # the run gave up after an engine failure: backends' late news is ignored
+        self.suspects: set[str] = set()  # jobs the watchdog found gone once
         self.thread = threading.Thread(target=self._main, name=f"execution-{record.name}", daemon=True)
 
     def start(self) -> None:
@@ -94,12 +102,41 @@ class ExecutionRun:
         try:
             self._loop()
         except Exception as error:  # noqa: BLE001 - never leave an execution running silently
-            self._finish("failed", f"the engine failed while running this execution: {error}")
+            log.exception("execution %r: the engine failed while running it", self.name)
+            self._abandon(f"the engine failed while running this execution: {type(error).__name__}: {error}")
         finally:
             self.on_end(self)
 
+    def _abandon(self, reason: str) -> None:
+        """After an engine failure: kill what runs and record the failure, retrying while the store
+        refuses writes (a full disk); after :data:`GIVE_UP_SECONDS` the manager's watchdog takes over."""
+        with self.lock:
+            self.over = True
+            handles = list(self.handles.values())
+        for handle in handles:
+            try:
+                handle.cancel()
+            except Exception:  # noqa: BLE001 - the others must still be canceled
+                log.exception("execution %r: canceling a job failed", self.name)
+        delay, deadline = 0.1, time.monotonic() + GIVE_UP_SECONDS
+        while True:
+            try:
+                for job in self.store.execution_by_id(self.execution_id).jobs:  # as recorded, not as hoped
+                    if job.status not in FINAL_JOB:
+                        final = "failed" if job.status in ("queued", "running") else "skipped"
+                        self.store.update_job(self.execution_id, job.node, status=final, ended=now(),
+                                              error=reason if final == "failed" else None)
+                self._finish("failed", reason)
+                return
+            except Exception:  # noqa: BLE001 - logged; tried again
+                log.exception("execution %r: cannot record that it failed", self.name)
+            if time.monotonic() > deadline or self.stopping.wait(delay):
+                return
+            delay = min(2 * delay, 2.0)
+
     def _loop(self) -> None:
-        self.store.update_execution(self.execution_id, status="running", started=now(), error=None, ended=None)
+        if not self.store.start_execution(self.execution_id):
+            return  # it ended (was canceled) before its run began
         while True:
             if self.stopping.is_set():
                 return
@@ -135,7 +172,7 @@ class ExecutionRun:
     def mark_started(self, node: str) -> bool:
         """Record that the backend started ``node``; False if it was dropped after a failure."""
         with self.lock:
-            if node in self.dropped:
+            if node in self.dropped or self.over:
                 return False
             self.running.add(node)
             return True
@@ -190,9 +227,24 @@ class ExecutionRun:
         dependencies = self.dependencies[node]
         return next(iter(dependencies)) if len(dependencies) == 1 else None
 
+    def check_jobs(self) -> None:
+        """For the watchdog: a job whose backend says it is gone, at two checks in a row, without
+        having reported its end, ends ``failed``."""
+        with self.lock:
+            lost = {node for node, handle in self.handles.items() if not _alive(handle)}
+            confirmed, self.suspects = lost & self.suspects, lost - self.suspects
+        for node in confirmed:
+            log.error("execution %r: job %r was lost (its process ended without reporting)", self.name, node)
+            self.completions.put((node, JobResult("failed", error="the job was lost: its process ended without "
+                                                                  "reporting a result")))
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
     def _complete(self, node: str, result: JobResult) -> None:
         with self.lock:
-            self.handles.pop(node, None)
+            if self.handles.pop(node, None) is None:
+                return  # already ended (a job the watchdog declared lost that reported after all)
             self.running.discard(node)
         status = result.status
         if status == "canceled" and self.halted.is_set() and not self.cancel_requested.is_set():
@@ -234,3 +286,9 @@ class ExecutionRun:
 
     def _finish(self, status: str, error: str | None) -> None:
         self.store.update_execution(self.execution_id, status=status, ended=now(), error=error, cancel_requested=0)
+
+
+def _alive(handle: Any) -> bool:
+    """Whether a backend's job is still queued or running (backends that cannot tell say True)."""
+    check = getattr(handle, "alive", None)
+    return True if check is None else bool(check())

@@ -67,11 +67,12 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")  # may fail too (a full disk): then nothing of it was written
         except BaseException:
-            db.execute("ROLLBACK")
             self._local.pending = []
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
         events, self._local.pending = self._local.pending, []
         if events:
             self._announce(events)
@@ -225,6 +226,17 @@ class Store:
             for job in db.execute(f"SELECT * FROM jobs WHERE execution_id IN ({marks}) ORDER BY position", list(by_id)):
                 by_id[job["execution_id"]].jobs.append(JobRecord.from_row(job))
         return records
+
+    def start_execution(self, execution_id: int) -> bool:
+        """Mark a pending execution ``running``; False (and nothing written) if it is no longer pending."""
+        with self.transaction() as db:
+            cursor = db.execute("UPDATE executions SET status = 'running', started = ?, error = NULL, ended = NULL "
+                                "WHERE id = ? AND status = 'pending'", (now(), execution_id))
+            if cursor.rowcount == 0:
+                return False
+            row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            self._append_event(db, row, "execution", {"status": "running", "pipeline": row["pipeline"]})
+        return True
 
     def update_execution(self, execution_id: int, event: dict[str, Any] | None = None, **values: Any) -> None:
         """Set columns of an execution; record an ``execution`` event with the new status and ``event``."""
