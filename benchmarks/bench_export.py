@@ -58,15 +58,18 @@ def chain_pipeline(folder: str, count: int, name: str):
 
 
 def bench_build(folder: str, repeat: int) -> dict[str, float]:
-    from jupyter_pipelines.export import write_zip
+    from jupyter_pipelines.engine import ExecutionManager
 
     pipeline = chain_pipeline(folder, 200, "chain200")
-    home = os.path.join(folder, "home")
+    manager = ExecutionManager(os.path.join(folder, "home"))
     times = []
-    for i in range(repeat):
-        started = time.perf_counter()
-        path = write_zip(pipeline, os.path.join(folder, f"chain200_{i}.zip"), home=home)
-        times.append(time.perf_counter() - started)
+    try:
+        for i in range(repeat):
+            started = time.perf_counter()
+            path = manager.export_to({"pipeline": pipeline.to_dict()}, os.path.join(folder, f"chain200_{i}.zip"))
+            times.append(time.perf_counter() - started)
+    finally:
+        manager.close()
     with zipfile.ZipFile(path) as archive:
         files = len([n for n in archive.namelist() if n.startswith("operations/") and n.endswith(".py")])
     return {"operations": 200, "operation_files": files, "first_s": times[0], "best_s": min(times),
@@ -75,15 +78,14 @@ def bench_build(folder: str, repeat: int) -> dict[str, float]:
 
 def bench_w1(folder: str, repeat: int) -> dict[str, float]:
     from jupyter_pipelines.engine import ExecutionManager
-    from jupyter_pipelines.export import write_zip
 
     pipeline = chain_pipeline(folder, 50, "w1chain")
     home = os.path.join(folder, "w1home")
     export_dir = os.path.join(folder, "w1export")
-    with zipfile.ZipFile(write_zip(pipeline, os.path.join(folder, "w1.zip"), home=home)) as archive:
+    manager = ExecutionManager(home)
+    with zipfile.ZipFile(manager.export_to({"pipeline": pipeline.to_dict()}, os.path.join(folder, "w1.zip"))) as archive:
         archive.extractall(export_dir)
 
-    manager = ExecutionManager(home)
     engine_times = []
     try:
         for i in range(repeat + 1):  # the first run also starts the worker pool: not counted

@@ -17,81 +17,50 @@ Two kinds of artifacts:
   The Input job streams it into the execution's storage, so only the operation that reads it
   holds it in memory.
 
-Data is copied in chunks (``COPY_CHUNK``), never read whole into memory. Credentials given with
-``credentials=`` are used for the copy and forgotten: the stored record keeps the backend's
-configuration without them and without its secret fields; give them again when an execution
-reads the artifact (``credentials={name: {...}}`` of ``Pipeline.run``) or to ``Artifact.load``.
-
-The records live in the engine's store: the embedded engine's when this process runs one,
-otherwise the store under ``JUPYTER_PIPELINES_HOME`` (or ``home=``), the same file the Jupyter
-server's engine uses on this machine.
+Everything goes through the pipelines API (``POST artifacts``): the Jupyter server's when one is
+reachable, else the engine embedded in this process — so the records are in the same store as
+the executions that read them. Data is streamed in chunks, never read whole into memory.
+Credentials given with ``credentials=`` are used for the copy and forgotten: the record keeps the
+backend's configuration without them and without its secret fields; give them again when an
+execution reads the artifact (``credentials={name: {...}}`` of ``Pipeline.run``) or to
+``Artifact.load``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import re
-import shutil
-from typing import IO, Any, Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
-from .backends import Context
+from .client import Api, EmbeddedApi, connect
+from .engine import ExecutionManager
 from .errors import BadRequest
+from .paths import Context
 from .pipeline import DEFAULT_PROJECT
 from .runner import serialize
-from .runner.job import COPY_CHUNK, FILE_TYPE, ensure_parent, read_value, redact
-from .storage.base import StorageBackend, safe_part, storage_backends
-from .store import ArtifactRecord, Store
-from .store.models import now
+from .runner.job import COPY_CHUNK, FILE_TYPE, read_value, redact, unreadable
+from .storage.base import StorageBackend, storage_backends
+from .store import ArtifactRecord
 
 __all__ = ["Artifact", "ArtifactRecord"]
 
-_SUFFIX = re.compile(r"^\.[A-Za-z0-9_]{1,16}$")
 
-
-def _engine(home: str | None) -> tuple[Store, Context, bool]:
-    """The store and backend context to use; the bool says whether the caller must close the store."""
+@contextlib.contextmanager
+def _api(home: str | None) -> Iterator[Api]:
+    """The API to use: the connection, or (``home=``) an engine on that data dir for this call only."""
     if home is None:
-        from . import client
-
-        api = client._connection
-        manager = getattr(api, "manager", None)
-        if manager is not None:
-            return manager.store, manager.context, False
-        home = client.data_dir()
-    home = os.path.abspath(os.path.expanduser(home))
-    os.makedirs(home, exist_ok=True)
-    context = Context(home, os.path.join(home, "storage"), os.cpu_count() or 1)
-    return Store(os.path.join(home, "pipelines.db")), context, True
+        yield connect()
+        return
+    manager = ExecutionManager(os.path.abspath(os.path.expanduser(home)))
+    try:
+        yield EmbeddedApi(manager)
+    finally:
+        manager.close()
 
 
-def _backend(name: str, config: Mapping[str, Any] | None, credentials: Mapping[str, Any] | None,
-             context: Context) -> StorageBackend:
-    overlap = sorted(set(config or {}) & set(credentials or {}))
-    if overlap:
-        raise BadRequest(f"field(s) {overlap} given both in config and in credentials")
-    return storage_backends.create(name, {**dict(config or {}), **dict(credentials or {})}, context)
-
-
-def _stored_config(backend: StorageBackend, credentials: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What the record keeps: the public configuration, without anything given as a credential."""
-    return {key: value for key, value in backend.public_config.items() if key not in (credentials or {})}
-
-
-def _describe(record: ArtifactRecord) -> str:
-    return f"artifact {record.name!r} on {record.backend!r} storage"
-
-
-class _Counting:
-    """A writer that counts what passes through (some fsspec files cannot ``tell()``)."""
-
-    def __init__(self, file: IO[bytes]) -> None:
-        self.file = file
-        self.count = 0
-
-    def write(self, data: Any) -> int:
-        self.file.write(data)
-        size = memoryview(data).nbytes
-        self.count += size
-        return size
+def _record(data: Mapping[str, Any]) -> ArtifactRecord:
+    return ArtifactRecord(**data)
 
 
 class Artifact:
@@ -108,45 +77,25 @@ class Artifact:
         path string as a value, ``file=True`` to insist on a file. An artifact of the same name
         is replaced. Nothing is registered unless the copy succeeded.
         """
-        safe_part(project)
-        safe_part(name)
         is_file = isinstance(source, (str, os.PathLike)) if file is None else file
-        if is_file:
-            if not isinstance(source, (str, os.PathLike)):
-                raise BadRequest(f"file=True needs a path, got {type(source).__name__}")
-            path = os.path.abspath(os.path.expanduser(os.fspath(source)))
-            if not os.path.isfile(path):
-                raise BadRequest(f"cannot upload {os.fspath(source)!r} as artifact {name!r}: no such file")
-        store, context, own = _engine(home)
-        try:
-            backend = _backend(storage, config, credentials, context)
-            fs = backend.filesystem()
-            suffix = os.path.splitext(path)[1] if is_file else ".pkl"
-            target = backend.upload_location(project, name, suffix if _SUFFIX.match(suffix) else "")
-            try:
-                ensure_parent(fs, target)
-                with fs.open(target, "wb", block_size=COPY_CHUNK) as writer:
-                    counter = _Counting(writer)
-                    if is_file:
-                        with open(path, "rb") as reader:
-                            shutil.copyfileobj(reader, counter, COPY_CHUNK)
-                        kind = FILE_TYPE
-                    else:
-                        serialize.dump(source, counter)
-                        kind = serialize.type_name(source)
-            except Exception as error:  # noqa: BLE001 - a backend's own error, named with the artifact
-                if isinstance(error, BadRequest):
-                    raise
-                raise BadRequest(redact(f"cannot write artifact {name!r} to {storage!r} storage: "
-                                        f"{type_name(error)}: {_first_line(error)}", backend.spec())) from None
-            record = ArtifactRecord(project=project, name=name, backend=storage,
-                                    config=_stored_config(backend, credentials), path=target, type=kind,
-                                    size=counter.count, created=now(), execution=None, node=None)
-            store.save_artifact(record)
-            return store.artifact(project, name)
-        finally:
-            if own:
-                store.close()
+        meta: dict[str, Any] = {"name": name, "project": project, "storage": {"backend": storage,
+                                                                              "config": dict(config or {})},
+                                "credentials": dict(credentials or {})}
+        with _api(home) as api:
+            if is_file:
+                if not isinstance(source, (str, os.PathLike)):
+                    raise BadRequest(f"file=True needs a path, got {type(source).__name__}")
+                path = os.path.abspath(os.path.expanduser(os.fspath(source)))
+                if not os.path.isfile(path):
+                    raise BadRequest(f"cannot upload {os.fspath(source)!r} as artifact {name!r}: no such file")
+                meta.update(type=FILE_TYPE, suffix=os.path.splitext(path)[1])
+                with open(path, "rb") as reader:
+                    return _record(api.upload_artifact(meta, reader))
+            with tempfile.SpooledTemporaryFile(max_size=COPY_CHUNK) as buffer:
+                serialize.dump(source, buffer)
+                buffer.seek(0)
+                meta.update(type=serialize.type_name(source), suffix=".pkl")
+                return _record(api.upload_artifact(meta, buffer))
 
     @classmethod
     def register(cls, path: str, name: str, *, project: str = DEFAULT_PROJECT, storage: str = "local",
@@ -157,63 +106,36 @@ class Artifact:
         ``type="file"`` (default) for a raw file; the type name of the value for data written in
         the runner's serialized form.
         """
-        safe_part(project)
-        safe_part(name)
-        store, context, own = _engine(home)
-        try:
-            backend = _backend(storage, config, credentials, context)
-            try:
-                size = int(backend.filesystem().size(path) or 0)
-            except FileNotFoundError:
-                raise BadRequest(f"cannot register artifact {name!r}: {path!r} does not exist on "
-                                 f"{storage!r} storage") from None
-            except Exception as error:  # noqa: BLE001 - a backend's own error, named with the artifact
-                raise BadRequest(redact(f"cannot register artifact {name!r}: {path!r} on {storage!r} storage: "
-                                        f"{type_name(error)}: {_first_line(error)}", backend.spec())) from None
-            store.save_artifact(ArtifactRecord(project=project, name=name, backend=storage,
-                                               config=_stored_config(backend, credentials), path=path, type=type,
-                                               size=size, created=now()))
-            return store.artifact(project, name)
-        finally:
-            if own:
-                store.close()
+        with _api(home) as api:
+            return _record(api.register_artifact({
+                "name": name, "project": project, "path": path, "type": type,
+                "storage": {"backend": storage, "config": dict(config or {})}, "credentials": dict(credentials or {})}))
 
     @classmethod
     def get(cls, name: str, project: str = DEFAULT_PROJECT, *, home: str | None = None) -> ArtifactRecord:
         """The record of one artifact (``NotFound`` if there is none)."""
-        store, _, own = _engine(home)
-        try:
-            return store.artifact(project, name)
-        finally:
-            if own:
-                store.close()
+        with _api(home) as api:
+            return _record(api.artifact(project, name))
 
     @classmethod
     def list(cls, project: str = DEFAULT_PROJECT, *, home: str | None = None) -> list[ArtifactRecord]:
         """The artifacts of a project, by name."""
-        store, _, own = _engine(home)
-        try:
-            return store.artifacts(project)
-        finally:
-            if own:
-                store.close()
+        with _api(home) as api:
+            return [_record(data) for data in api.artifacts(project)]
 
     @classmethod
-    def backend(cls, record: ArtifactRecord, credentials: Mapping[str, Any] | None = None,
-                *, home: str | None = None) -> StorageBackend:
+    def backend(cls, record: ArtifactRecord, credentials: Mapping[str, Any] | None = None) -> StorageBackend:
         """The storage backend that holds ``record``, with ``credentials`` merged into its configuration."""
-        store, context, own = _engine(home)
-        if own:
-            store.close()
         config = {key: value for key, value in record.config.items() if key not in (credentials or {})}
-        return storage_backends.create(record.backend, {**config, **dict(credentials or {})}, context)
+        # Records hold absolute locations: the backend is only asked for its filesystem.
+        return storage_backends.create(record.backend, {**config, **dict(credentials or {})}, Context("", "", 1))
 
     @classmethod
     def open(cls, name: str, project: str = DEFAULT_PROJECT, *, credentials: Mapping[str, Any] | None = None,
              home: str | None = None) -> IO[bytes]:
         """The stored bytes of an artifact as a binary file object to read in chunks (close it)."""
         record = cls.get(name, project, home=home)
-        backend = cls.backend(record, credentials, home=home)
+        backend = cls.backend(record, credentials)
         return cls._wrap(record, backend, lambda: backend.filesystem().open(record.path, "rb", block_size=COPY_CHUNK))
 
     @classmethod
@@ -221,7 +143,7 @@ class Artifact:
              home: str | None = None) -> Any:
         """The artifact's value: the object for a serialized artifact, ``bytes`` for a ``file`` artifact."""
         record = cls.get(name, project, home=home)
-        backend = cls.backend(record, credentials, home=home)
+        backend = cls.backend(record, credentials)
         if record.type == FILE_TYPE:
             return cls._wrap(record, backend, lambda: backend.filesystem().cat_file(record.path))
         return cls._wrap(record, backend, lambda: read_value(backend.filesystem(), record.path))
@@ -233,23 +155,5 @@ class Artifact:
         except BadRequest:
             raise
         except Exception as error:  # noqa: BLE001 - a backend's own error, named with the artifact
-            raise BadRequest(redact(Artifact._message(record, error), backend.spec())) from None
-
-    @staticmethod
-    def _message(record: ArtifactRecord, error: BaseException) -> str:
-        if isinstance(error, FileNotFoundError):
-            return f"{_describe(record)}: {record.path!r} does not exist"
-        if isinstance(error, PermissionError):
-            return f"{_describe(record)}: access denied ({_first_line(error)}); check the credentials given for it"
-        if type_name(error) in ("NoCredentialsError", "PartialCredentialsError"):
-            return f"{_describe(record)}: no credentials for it; pass credentials={{...}}"
-        return f"{_describe(record)}: cannot read it ({type_name(error)}: {_first_line(error)})"
-
-
-def type_name(error: BaseException) -> str:
-    return type(error).__name__
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else ""
+            where = f"artifact {record.name!r} on {record.backend!r} storage"
+            raise BadRequest(redact(f"{where}: {unreadable(error)}", backend.spec())) from None

@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Generic, Mapping, TypeVar
 
 from .errors import BadRequest
 from .fields import Field, parse_config, public
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the engine tells every backend: where its files live and how many workers it may use."""
-
-    data_dir: str
-    storage_root: str
-    workers: int
+from .paths import Context
 
 
 class Backend:

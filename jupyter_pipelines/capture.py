@@ -171,7 +171,9 @@ def _defined_interactively(value: Any) -> bool:
     return code is not None and "ipykernel" in code.co_filename
 
 
-def _is_operation(value: Any) -> bool:
-    from .pipeline import Operation
+#: Set on every ``Operation`` (by ``pipeline``), so capture recognises one without importing the model.
+OPERATION_MARK = "__jupyter_pipelines_operation__"
 
-    return isinstance(value, Operation)
+
+def _is_operation(value: Any) -> bool:
+    return getattr(type(value), OPERATION_MARK, False) is True

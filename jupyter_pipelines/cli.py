@@ -11,9 +11,10 @@ import sys
 import time
 from typing import Any, Sequence
 
-from .client import Api, EmbeddedApi, Execution, connect
+from .client import Api, EmbeddedApi, connect
 from .errors import PipelinesError
 from .pipeline import DEFAULT_PROJECT, Pipeline, loading
+from .session import Execution, get, submit
 
 
 def load_pipelines(path: str) -> dict[str, Pipeline]:
@@ -85,8 +86,8 @@ def run(args: argparse.Namespace, api: Api) -> int:
     pipeline = choose(load_pipelines(args.file), args.pipeline)
     if args.project:
         pipeline.project = args.project
-    execution = api.submit_pipeline(pipeline, args.name or "", debug=args.debug, compute=args.compute,
-                                    storage=args.storage)
+    execution = submit(api, pipeline, args.name or "", debug=args.debug, compute=args.compute,
+                       storage=args.storage)
     print(f"Execution {execution.name} of {pipeline.project}/{pipeline.name} "
           f"({api.mode} engine; tag {execution.tag})", flush=True)
     progress = Progress()
@@ -170,15 +171,13 @@ def resume(args: argparse.Namespace, api: Api) -> int:
         return 0
     taken_over = api.manager.resume()
     print(f"resumed: {', '.join(name for _, name in taken_over) or 'nothing to resume'}", flush=True)
-    codes = [finish(api.get(name, project).wait()) for project, name in taken_over]
+    codes = [finish(get(name, project, api).wait()) for project, name in taken_over]
     return max(codes, default=0)
 
 
 def export(args: argparse.Namespace, api: Api) -> int:
-    from .export import write_zip
-
     pipeline = choose(load_pipelines(args.file), args.pipeline)
-    path = write_zip(pipeline, args.output or f"{pipeline.name}.zip")
+    path = api.export_to({"pipeline": pipeline.to_dict()}, args.output or f"{pipeline.name}.zip")
     print(f"wrote {path}")
     return 0
 

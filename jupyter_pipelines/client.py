@@ -1,41 +1,35 @@
-"""Kernel-side client: talk to the Jupyter server's pipelines API, or run an embedded engine.
+"""Kernel-side client: the pipelines API of a Jupyter server, or of an engine in this process.
 
-``connect()`` finds the Jupyter server that started this kernel (explicit variables, then
-JupyterHub's, then the runtime directory's ``jpserver-*.json``) and falls back to an engine
-inside this process when none is reachable. Both paths return the same JSON, so
-:class:`Execution` behaves the same on each.
+``connect()`` finds the Jupyter server to use (explicit variables, then JupyterHub's, then the
+runtime directory's ``jpserver-*.json``) and falls back to an engine inside this process when
+none is reachable. Both answer in the REST API's JSON shapes, so what sits on top (``session``,
+the widgets, the CLI) behaves the same on each.
 """
 from __future__ import annotations
 
 import atexit
 import json
 import os
+import shutil
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 from urllib.parse import quote
 
 import requests
 
+from .engine import ExecutionManager
 from .errors import BadRequest, Conflict, NotFound, PipelinesError
-from .pipeline import DEFAULT_PROJECT, Operation, Pipeline
 from .store.models import FINAL_EXECUTION
 
 API_PREFIX = "pipelines/api"
-_ERRORS: dict[int, type[PipelinesError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
+_ERRORS: dict[int, type[PipelinesError]] = {400: BadRequest, 404: NotFound, 409: Conflict, 413: BadRequest}
+#: Request header of an artifact upload: the JSON that describes the bytes of the body.
+UPLOAD_HEADER = "X-Pipelines-Artifact"
 _lock = threading.Lock()
 _connection: Api | None = None
-
-
-def data_dir() -> str:
-    """Where the store, logs and default storage live (shared by the server and embedded mode)."""
-    explicit = os.environ.get("JUPYTER_PIPELINES_HOME")
-    if explicit:
-        return os.path.abspath(explicit)
-    from jupyter_core.paths import jupyter_data_dir
-
-    return os.path.join(jupyter_data_dir(), "pipelines")
 
 
 class Api:
@@ -43,43 +37,77 @@ class Api:
 
     mode = "abstract"
 
-    def submit(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
-    def execution(self, project: str, name: str) -> dict[str, Any]: ...
-    def executions(self, **filters: str) -> list[dict[str, Any]]: ...
-    def cancel(self, project: str, name: str) -> dict[str, Any]: ...
-    def rerun(self, project: str, name: str, operations: Mapping[str, str]) -> dict[str, Any]: ...
-    def delete(self, project: str, name: str) -> None: ...
-    def log(self, project: str, name: str, op: str) -> str: ...
-    def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]: ...
-    def tags(self, project: str | None = None) -> list[dict[str, Any]]: ...
-    def diff(self, project: str, a: str, b: str) -> dict[str, Any]: ...
-    def backends(self) -> dict[str, Any]: ...
-    def settings(self, project: str, pipeline: str) -> dict[str, Any]: ...
-    def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]: ...
-    def artifact(self, project: str, name: str) -> dict[str, Any]: ...
-    def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Build a zip of ``body["pipeline"]``: ``{"id", "filename", "url"}`` (server) or ``{"path"}`` (embedded)."""
+    def submit(self, body: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    # -- what the user calls ---------------------------------------------------------------------
-    def submit_pipeline(self, pipeline: Pipeline, name: str = "", *, debug: bool = False,
-                        compute: str | Mapping[str, Any] | None = None, storage: str | Mapping[str, Any] | None = None,
-                        credentials: Mapping[str, Mapping[str, Any]] | None = None, save: bool = False) -> Execution:
-        body = {"pipeline": pipeline.to_dict(), "name": name, "debug": debug, "compute": _choice(compute),
-                "storage": _choice(storage), "credentials": dict(credentials or {}), "save": save}
-        secrets = {"storage": dict(_choice(storage).get("config") or {}), "credentials": dict(credentials or {})}
-        return Execution(self, self.submit(body), secrets)
+    def execution(self, project: str, name: str) -> dict[str, Any]:
+        raise NotImplementedError
 
-    def get(self, name: str, project: str = DEFAULT_PROJECT) -> Execution:
-        return Execution(self, self.execution(project, name))
+    def page(self, **filters: Any) -> dict[str, Any]:
+        """One page of executions: ``{"executions", "next"}`` (filters: project, pipeline, status, limit, before)."""
+        raise NotImplementedError
 
+    def executions(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every execution matching ``filters``, newest first (all pages)."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.page(**filters, before=cursor)
+            found.extend(page["executions"])
+            cursor = page.get("next")
+            if not cursor:
+                return found
 
-def _choice(value: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        return {"backend": value, "config": {}}
-    return {"backend": value.get("backend"), "config": dict(value.get("config") or {})}
+    def cancel(self, project: str, name: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rerun(self, project: str, name: str, operations: Mapping[str, str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def delete(self, project: str, name: str) -> None:
+        raise NotImplementedError
+
+    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
+        raise NotImplementedError
+
+    def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def tags(self, project: str | None = None) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def diff(self, project: str, a: str, b: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def backends(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def settings(self, project: str, pipeline: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def artifact(self, project: str, name: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def artifacts(self, project: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def register_artifact(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def upload_artifact(self, meta: Mapping[str, Any], reader: IO[bytes]) -> dict[str, Any]:
+        """Stream ``reader`` into storage as an artifact (``meta``: name, project, storage, credentials, type, suffix)."""
+        raise NotImplementedError
+
+    def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Build a zip for download: ``{"id", "filename", "url"}`` (``url`` only from a server)."""
+        raise NotImplementedError
+
+    def export_to(self, body: Mapping[str, Any], path: str) -> str:
+        """Build a zip and write it to ``path`` on this machine; returns its absolute path."""
+        raise NotImplementedError
 
 
 class EmbeddedApi(Api):
@@ -87,27 +115,25 @@ class EmbeddedApi(Api):
 
     mode = "embedded"
 
-    def __init__(self, manager: Any = None, resume: bool = True) -> None:
-        from .engine import ExecutionManager
-
+    def __init__(self, manager: ExecutionManager | None = None, resume: bool = True) -> None:
         if manager is None:
-            manager = ExecutionManager(data_dir())
+            manager = ExecutionManager()
             atexit.register(manager.close)
             if resume:
                 manager.resume()
         self.manager = manager
 
     def submit(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        record = self.manager.submit(body["pipeline"], body.get("name") or "", debug=bool(body.get("debug")),
-                                     compute=body.get("compute"), storage=body.get("storage"),
-                                     credentials=body.get("credentials"), save=bool(body.get("save")))
-        return record.to_dict()
+        return self.manager.submit(body.get("pipeline"), body.get("name"), debug=body.get("debug"),
+                                   compute=body.get("compute"), storage=body.get("storage"),
+                                   credentials=body.get("credentials"), params=body.get("params"),
+                                   save=body.get("save")).to_dict()
 
     def execution(self, project: str, name: str) -> dict[str, Any]:
-        return self.manager.get(project, name).to_dict()
+        return self.manager.describe(project, name)
 
-    def executions(self, **filters: str) -> list[dict[str, Any]]:
-        return [record.to_dict() for record in self.manager.list(**filters)]
+    def page(self, **filters: Any) -> dict[str, Any]:
+        return self.manager.page(**filters)
 
     def cancel(self, project: str, name: str) -> dict[str, Any]:
         return self.manager.cancel(project, name).to_dict()
@@ -118,13 +144,13 @@ class EmbeddedApi(Api):
     def delete(self, project: str, name: str) -> None:
         self.manager.delete(project, name)
 
-    def log(self, project: str, name: str, op: str) -> str:
-        return self.manager.log(project, name, op)
+    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
+        return self.manager.job_log(project, name, op, offset)
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
-        record = self.manager.get(project, name)
+        record, _ = self.manager.events(project, name)
         while True:
-            for event in self.manager.store.wait_for_events(after, record.id, timeout=1.0):
+            for event in self.manager.wait_for_events(record.id, after, timeout=1.0):
                 after = event.seq
                 yield event.to_dict()
                 if event.type == "execution" and event.data.get("status") in FINAL_EXECUTION:
@@ -146,15 +172,22 @@ class EmbeddedApi(Api):
         return self.manager.save_settings(project, pipeline, data)
 
     def artifact(self, project: str, name: str) -> dict[str, Any]:
-        return self.manager.store.artifact(project, name).to_dict()
+        return self.manager.artifact(project, name).to_dict()
+
+    def artifacts(self, project: str) -> list[dict[str, Any]]:
+        return [record.to_dict() for record in self.manager.list_artifacts(project)]
+
+    def register_artifact(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.manager.register_artifact(body).to_dict()
+
+    def upload_artifact(self, meta: Mapping[str, Any], reader: IO[bytes]) -> dict[str, Any]:
+        return self.manager.upload_artifact(reader, meta).to_dict()
 
     def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        from .export import write_zip
+        return self.manager.export(body)
 
-        pipeline = Pipeline.from_dict(body["pipeline"])
-        options = {key: body[key] for key in ("bundle", "credentials", "embed_credentials") if body.get(key)}
-        path = write_zip(pipeline, body.get("path") or f"{pipeline.name}.zip", home=self.manager.data_dir, **options)
-        return {"path": path, "filename": os.path.basename(path)}
+    def export_to(self, body: Mapping[str, Any], path: str) -> str:
+        return self.manager.export_to(body, path)
 
 
 class RemoteApi(Api):
@@ -202,8 +235,8 @@ class RemoteApi(Api):
     def execution(self, project: str, name: str) -> dict[str, Any]:
         return self.json("GET", f"executions/{quote(name)}", params=self._q(project))
 
-    def executions(self, **filters: str) -> list[dict[str, Any]]:
-        return self.json("GET", "executions", params={k: v for k, v in filters.items() if v})["executions"]
+    def page(self, **filters: Any) -> dict[str, Any]:
+        return self.json("GET", "executions", params={k: v for k, v in filters.items() if v not in (None, "")})
 
     def cancel(self, project: str, name: str) -> dict[str, Any]:
         return self.json("POST", f"executions/{quote(name)}/cancel", params=self._q(project))
@@ -215,8 +248,9 @@ class RemoteApi(Api):
     def delete(self, project: str, name: str) -> None:
         self.request("DELETE", f"executions/{quote(name)}", params=self._q(project))
 
-    def log(self, project: str, name: str, op: str) -> str:
-        return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op)}/log", params=self._q(project)).text
+    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
+        return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op)}/log",
+                            params={**self._q(project), "offset": str(offset)}).text
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Follow the SSE stream, reconnecting with Last-Event-ID until the execution ends."""
@@ -254,8 +288,29 @@ class RemoteApi(Api):
     def artifact(self, project: str, name: str) -> dict[str, Any]:
         return self.json("GET", f"artifacts/{quote(name)}", params=self._q(project))
 
+    def artifacts(self, project: str) -> list[dict[str, Any]]:
+        return self.json("GET", "artifacts", params=self._q(project))["artifacts"]
+
+    def register_artifact(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.json("POST", "artifacts", json=dict(body))
+
+    def upload_artifact(self, meta: Mapping[str, Any], reader: IO[bytes]) -> dict[str, Any]:
+        """The bytes stream as the body; what describes them (credentials too) in a header, never in the URL."""
+        headers = {"Content-Type": "application/octet-stream", UPLOAD_HEADER: json.dumps(dict(meta))}
+        return self.json("POST", "artifacts", data=_chunks(reader), headers=headers, timeout=(30, 3600))
+
     def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return self.json("POST", "exports", json=dict(body))
+
+    def export_to(self, body: Mapping[str, Any], path: str) -> str:
+        built = self.export(body)
+        path = os.path.abspath(os.path.expanduser(path))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.partial"
+        with self.request("GET", f"exports/{built['id']}", stream=True) as response, open(partial, "wb") as file:
+            shutil.copyfileobj(response.raw, file, 1 << 20)
+        os.replace(partial, path)
+        return path
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, str]]:
@@ -330,105 +385,6 @@ def use(api: Api) -> None:
         _connection = api
 
 
-class Execution:
-    """A handle on one execution: its state, its results, and control over it."""
-
-    def __init__(self, api: Api, data: Mapping[str, Any], secrets: Mapping[str, Any] | None = None) -> None:
-        self.api = api
-        self.data = dict(data)
-        self._secrets = dict(secrets or {})
-
-    @property
-    def name(self) -> str:
-        return self.data["name"]
-
-    @property
-    def project(self) -> str:
-        return self.data["project"]
-
-    @property
-    def tag(self) -> str:
-        return self.data["tag"]
-
-    @property
-    def status(self) -> str:
-        return self.refresh().data["status"]
-
-    @property
-    def jobs(self) -> dict[str, dict[str, Any]]:
-        return {job["op"]: job for job in self.refresh().data["jobs"]}
-
-    def refresh(self) -> Execution:
-        self.data = self.api.execution(self.project, self.name)
-        return self
-
-    def wait(self, timeout: float | None = None) -> Execution:
-        """Block until the execution ends (follows its event stream)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self.refresh().data["status"] in FINAL_EXECUTION:
-            return self
-        def follow() -> None:
-            after = 0
-            while self.refresh().data["status"] not in FINAL_EXECUTION:  # also past a re-run's old final event
-                for event in self.events(after):
-                    after = event.get("seq") or after
-
-        follower = threading.Thread(target=follow, daemon=True)
-        follower.start()
-        follower.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return self.refresh()
-
-    def events(self, after: int = 0) -> Iterator[dict[str, Any]]:
-        """Live events (``execution``, ``job``) until the execution ends."""
-        return self.api.events(self.project, self.name, after)
-
-    __iter__ = events
-
-    def cancel(self) -> Execution:
-        self.data = self.api.cancel(self.project, self.name)
-        return self
-
-    def rerun(self, *operations: Operation | Callable[..., Any], **sources: str) -> Execution:
-        """Run again; in debug mode pass edited operations (functions) or ``op=source`` texts."""
-        edits = dict(sources)
-        for op in operations:
-            op = op if isinstance(op, Operation) else Operation(op)
-            edits[op.name] = op.definition().source
-        self.data = self.api.rerun(self.project, self.name, edits)
-        return self
-
-    def delete(self) -> None:
-        self.api.delete(self.project, self.name)
-
-    def logs(self, op: str | None = None) -> str | dict[str, str]:
-        """One operation's log, or every operation's."""
-        if op is not None:
-            return self.api.log(self.project, self.name, op)
-        return {job["op"]: self.api.log(self.project, self.name, job["op"]) for job in self.data["jobs"]}
-
-    def result(self, op: str, output: str = "output", credentials: Mapping[str, Any] | None = None) -> Any:
-        """Load an operation's output from the execution's storage."""
-        from .runner.job import read_value
-        from .storage.base import storage_backends
-        from .backends import Context
-
-        job = self.jobs.get(op)
-        if job is None:
-            raise NotFound(f"execution {self.name!r} has no operation {op!r}")
-        location = next((out["location"] for out in job["outputs"] if out["name"] == output), None)
-        if location is None:
-            raise NotFound(f"operation {op!r} of {self.name!r} has no stored output {output!r} (status {job['status']})")
-        storage = self.data["storage"]
-        config = {**storage["config"], **self._secrets.get("storage", {}), **dict(credentials or {})}
-        backend = storage_backends.create(storage["backend"], config, Context("", "", 1))
-        return read_value(backend.filesystem(), location)
-
-    def __repr__(self) -> str:
-        data = self.data
-        jobs = ", ".join(f"{job['op']}={job['status']}" for job in data.get("jobs", []))
-        return f"<Execution {data['project']}/{data['name']} {data['status']}: {jobs}>"
-
-    def _ipython_display_(self) -> None:
-        from .widgets import StatusView
-
-        StatusView(self).show()
+def _chunks(reader: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := reader.read(size):
+        yield chunk

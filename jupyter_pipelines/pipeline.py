@@ -1,6 +1,7 @@
 """The pipeline model: operations, the Pipeline DAG, Input and Output artifacts, JSON form."""
 from __future__ import annotations
 
+import ast
 import contextlib
 import contextvars
 import functools
@@ -9,13 +10,10 @@ import inspect
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .capture import capture_source
+from .capture import OPERATION_MARK, capture_source
 from .errors import BadRequest
-
-if TYPE_CHECKING:
-    from .client import Execution
 
 FORMAT_VERSION = 1
 DEFAULT_PROJECT = "default"
@@ -30,6 +28,11 @@ ATTRIBUTE_TYPES: dict[str, tuple[type, ...]] = {
 }
 _current: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar("pipeline", default=None)
 _loading: contextvars.ContextVar[bool] = contextvars.ContextVar("loading", default=False)
+
+
+def is_loading() -> bool:
+    """True while a file is read for its pipelines (see :func:`loading`)."""
+    return _loading.get()
 
 
 @contextlib.contextmanager
@@ -77,17 +80,65 @@ class OperationDef:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> OperationDef:
-        try:
-            return cls(
-                function=str(data["function"]),
-                source=str(data["source"]),
-                inputs=tuple(data.get("inputs", ())),
-                outputs=tuple(data.get("outputs", ("output",))),
-                attributes={k: dict(v) for k, v in data.get("attributes", {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError) as error:
-            raise PipelineError(f"malformed operation definition: missing or bad {error}") from None
+    def from_dict(cls, data: Any, key: str = "") -> OperationDef:
+        label = f"operation {key!r}" if key else "an operation"
+        data = _read(data, dict, label)
+        attributes = {}
+        for name, spec in _read(data.get("attributes", {}), dict, f"attributes of {label}").items():
+            spec = _read(spec, dict, f"attribute {name!r} of {label}")
+            if not isinstance(spec.get("type", "any"), str) or spec.get("type", "any") not in ATTRIBUTE_TYPES:
+                raise PipelineError(f"attribute {name!r} of {label} has unknown type {spec.get('type')!r}")
+            attributes[name] = dict(spec)
+        return cls(
+            function=_read(data.get("function"), str, f"'function' of {label}"),
+            source=_read(data.get("source"), str, f"'source' of {label}"),
+            inputs=tuple(_names(data.get("inputs", []), f"'inputs' of {label}")),
+            outputs=tuple(_names(data.get("outputs", ["output"]), f"'outputs' of {label}")),
+            attributes=attributes,
+        )
+
+
+def check_edit(definition: OperationDef, key: str, source: str) -> None:
+    """Refuse an edited source that does not compile, or whose function changes the operation's
+    inputs or attributes (the graph depends on them); the message names the line."""
+    try:
+        tree = ast.parse(source, filename=f"<operation {key}>")
+        compile(tree, f"<operation {key}>", "exec")
+    except SyntaxError as error:
+        where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+        raise PipelineError(f"the edited source of {key!r} does not compile: {where}: {error.msg}") from None
+    function = next((node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     and node.name == definition.function), None)
+    if function is None:
+        raise PipelineError(f"the edited source of {key!r} must define the function {definition.function!r}")
+    arguments = function.args
+    if arguments.vararg or arguments.kwarg or arguments.posonlyargs or arguments.kwonlyargs:
+        raise PipelineError(f"line {function.lineno}: {definition.function}() must take plain parameters only")
+    names = [argument.arg for argument in arguments.args]
+    required = names[:len(names) - len(arguments.defaults)]
+    optional = names[len(required):]
+    if tuple(required) != definition.inputs or sorted(optional) != sorted(definition.attributes):
+        raise PipelineError(
+            f"line {function.lineno}: the edit changes the parameters of {definition.function}(): inputs "
+            f"{list(definition.inputs)} and attributes {sorted(definition.attributes)} must stay, got inputs "
+            f"{required} and attributes {sorted(optional)}")
+
+
+def _read(value: Any, kind: type, label: str) -> Any:
+    """``value`` if it is a ``kind`` (JSON object, list or string), else PipelineError naming ``label``."""
+    expected = {dict: Mapping, list: list, str: str}[kind]
+    if not isinstance(value, expected):
+        names = {dict: "an object", list: "a list", str: "a string"}
+        raise PipelineError(f"malformed pipeline JSON: {label} must be {names[kind]}, got {type(value).__name__}")
+    return value
+
+
+def _names(value: Any, label: str) -> list[str]:
+    return [_read(item, str, label) for item in _read(value, list, label)]
+
+
+def _optional_str(value: Any, label: str) -> str | None:
+    return None if value is None else _read(value, str, label)
 
 
 @dataclass
@@ -156,6 +207,7 @@ def _check_name(label: str, name: str) -> None:
 class Operation:
     """A Python function usable as a pipeline step (see :func:`operation`)."""
 
+
     def __init__(self, func: Callable[..., Any], outputs: Iterable[str] = ("output",)) -> None:
         self.func = func
         self.outputs = tuple(outputs)
@@ -191,6 +243,9 @@ class Operation:
 
     def __repr__(self) -> str:
         return f"<operation {self.name} inputs={self.inputs} outputs={self.outputs}>"
+
+
+setattr(Operation, OPERATION_MARK, True)
 
 
 def operation(func: Callable[..., Any] | None = None, *, outputs: Iterable[str] = ("output",)) -> Any:
@@ -388,28 +443,32 @@ class Pipeline:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Pipeline:
-        if not isinstance(data, Mapping):
-            raise PipelineError("a pipeline is a JSON object")
-        try:
-            pipeline = cls(data["name"], data.get("project", DEFAULT_PROJECT))
-            for key, op in dict(data.get("operations", {})).items():
-                pipeline.operations[key] = OperationDef.from_dict(op)
-            for raw in data["nodes"]:
-                node = Node(
-                    id=str(raw["id"]),
-                    kind=raw.get("kind", "operation"),
-                    operation=raw.get("operation"),
-                    attributes=dict(raw.get("attributes", {})),
-                    inputs={k: Ref(v["node"], v.get("output", "output")) for k, v in raw.get("inputs", {}).items()},
-                    artifact=raw.get("artifact"),
-                )
-                pipeline._add_node(node)
-        except (KeyError, TypeError, AttributeError) as error:
-            raise PipelineError(f"malformed pipeline JSON: missing or bad {error}") from None
+    def from_dict(cls, data: Any) -> Pipeline:
+        """The pipeline of a JSON object (as ``to_dict`` writes it), validated; PipelineError names what is wrong."""
+        data = _read(data, dict, "a pipeline")
+        pipeline = cls(_read(data.get("name"), str, "'name'"), _read(data.get("project", DEFAULT_PROJECT), str,
+                                                                      "'project'"))
+        for key, op in _read(data.get("operations", {}), dict, "'operations'").items():
+            pipeline.operations[key] = OperationDef.from_dict(op, key)
+        for position, raw in enumerate(_read(data.get("nodes"), list, "'nodes'")):
+            raw = _read(raw, dict, f"node {position}")
+            node_id = _read(raw.get("id"), str, f"'id' of node {position}")
+            inputs = {}
+            for name, ref in _read(raw.get("inputs", {}), dict, f"'inputs' of node {node_id!r}").items():
+                ref = _read(ref, dict, f"input {name!r} of node {node_id!r}")
+                inputs[name] = Ref(_read(ref.get("node"), str, f"'node' of input {name!r} of {node_id!r}"),
+                                   _read(ref.get("output", "output"), str, f"'output' of input {name!r} of {node_id!r}"))
+            pipeline._add_node(Node(
+                id=node_id,
+                kind=_read(raw.get("kind", "operation"), str, f"'kind' of node {node_id!r}"),
+                operation=_optional_str(raw.get("operation"), f"'operation' of node {node_id!r}"),
+                attributes=dict(_read(raw.get("attributes", {}), dict, f"'attributes' of node {node_id!r}")),
+                inputs=inputs,
+                artifact=_optional_str(raw.get("artifact"), f"'artifact' of node {node_id!r}"),
+            ))
         for node in pipeline.nodes.values():
             if node.kind == "operation" and node.operation in pipeline.operations:
-                defaults = {k: v["default"] for k, v in pipeline.operations[node.operation].attributes.items()}
+                defaults = {k: v.get("default") for k, v in pipeline.operations[node.operation].attributes.items()}
                 node.attributes = {**defaults, **node.attributes}
         pipeline.validate()
         return pipeline
@@ -421,6 +480,25 @@ class Pipeline:
         except json.JSONDecodeError as error:
             raise PipelineError(f"the pipeline is not valid JSON: {error}") from None
 
+    def with_params(self, params: Mapping[str, Any]) -> Pipeline:
+        """A copy with attribute overrides ``{"node.attribute": value}`` applied (types checked)."""
+        data = self.to_dict()
+        nodes = {node["id"]: node for node in data["nodes"]}
+        for key, value in params.items():
+            node_id, _, name = key.rpartition(".")
+            node = nodes.get(node_id)
+            if node is None or node["kind"] != "operation":
+                raise PipelineError(f"parameter {key!r}: {self.name!r} has no operation {node_id!r} "
+                                    f"(its operations: {sorted(n for n in nodes if nodes[n]['kind'] == 'operation')})")
+            spec = self.operations[node["operation"]].attributes.get(name)
+            if spec is None:
+                known = sorted(self.operations[node["operation"]].attributes)
+                raise PipelineError(f"parameter {key!r}: operation {node_id!r} has no attribute {name!r} "
+                                    f"(its attributes: {known})")
+            check_attribute(node_id, name, spec, value)
+            node["attributes"][name] = value
+        return type(self).from_dict(data)
+
     def with_sources(self, sources: Mapping[str, str]) -> Pipeline:
         """A copy whose operations (by key) have the given edited sources."""
         data = self.to_dict()
@@ -429,36 +507,6 @@ class Pipeline:
                 raise PipelineError(f"unknown operation {key!r}")
             data["operations"][key]["source"] = source
         return Pipeline.from_dict(data)
-
-    # -- running --------------------------------------------------------------------------------
-    def run(self, name: str = "", *, wait: bool = False, **options: Any) -> Execution:
-        """Submit an execution (to the Jupyter server, or the embedded engine) and return its handle."""
-        if _loading.get():
-            return None  # type: ignore[return-value]
-        from .client import connect
-
-        execution = connect().submit_pipeline(self, name, **options)
-        return execution.wait() if wait else execution
-
-    def execute(self) -> Any:
-        """Show the execute dialog (a widget) for this pipeline."""
-        if _loading.get():
-            return None
-        from .widgets import ExecuteDialog
-
-        return ExecuteDialog(self).show()
-
-    def export(self, path: str | None = None, **options: Any) -> Any:
-        """Write the pipeline as a runnable zip to ``path``, or show the export dialog."""
-        if _loading.get():
-            return None
-        if path is None:
-            from .widgets import ExportDialog
-
-            return ExportDialog(self).show()
-        from .export import write_zip
-
-        return write_zip(self, path, **options)
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.project}/{self.name}: {len(self.nodes)} nodes>"

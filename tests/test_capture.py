@@ -250,6 +250,6 @@ def test_operation_defined_in_a_notebook_runs_in_a_worker(tmp_path, pipelines_ho
         source = manager.store.commit(record.commit_id)["snapshot"]["operations"]["measure"]["source"]
         assert "import numpy as np" in source and "import os" in source
         assert "def scaled_total(values, factor):" in source and "@operation" not in source
-        assert f"measuring in {job_pid}" in manager.log("notebooks", "from_notebook", "measure")
+        assert f"measuring in {job_pid}" in manager.job_log("notebooks", "from_notebook", "measure")
     finally:
         manager.close()

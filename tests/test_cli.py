@@ -119,8 +119,9 @@ def test_a_notebook_runs_too(pipelines_home, tmp_path) -> None:
     try:
         assert len(manager.list()) == 1  # the p.run() in the notebook did not submit another
         from jupyter_pipelines.client import EmbeddedApi
+        from jupyter_pipelines.session import get
 
-        assert EmbeddedApi(manager).get("from_nb").result("diagonal") == 5.0
+        assert get("from_nb", api=EmbeddedApi(manager)).result("diagonal") == 5.0
     finally:
         manager.close()
 

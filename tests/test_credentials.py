@@ -160,7 +160,7 @@ def test_a_bad_credential_fails_the_reading_operation_clearly(engine, two_accoun
     expected = "no credentials" if case == "missing" else "access denied"
     assert expected in error and "check the credentials" in error or case == "missing", error
     assert not job["traceback"]
-    log = engine.log("default", ex.name, "b")
+    log = engine.job_log("default", ex.name, "b")
     for text in (error, log, json.dumps(ex.data), json.dumps([e.to_dict() for e in engine.store.events()])):
         assert "botocore" not in text and "Traceback" not in text and "aiobotocore" not in text
         for secret in [*secret_values(two_accounts), "not-" + bob.secret, "whatever-secret-value"]:

@@ -131,7 +131,7 @@ def test_logs_come_back_live(make_engine, dask_compute, tmp_path) -> None:
         chatty(release=release)
     ex = p.run(name="chat", compute=dask_compute)
     try:
-        wait_until(lambda: "hello from the job" in engine.log("default", "chat", "chatty"), what="the log line")
+        wait_until(lambda: "hello from the job" in engine.job_log("default", "chat", "chatty"), what="the log line")
         assert engine.get("default", "chat").job("chatty").status == "running"
     finally:
         open(release, "w").close()
@@ -328,7 +328,7 @@ def test_credentials_never_in_argv(cluster, tmp_path, forkserver) -> None:
             results.append(result)
             ended.set()
 
-    from jupyter_pipelines.backends import Context
+    from jupyter_pipelines.paths import Context
 
     backend = DaskCompute({"scheduler": cluster.scheduler_address, "preload": "", "forkserver": forkserver},
                           Context(str(tmp_path), str(tmp_path), 1))

@@ -171,7 +171,7 @@ def test_log_is_captured_as_written(engine, tmp_path) -> None:
         chatty(release=release)
     ex = p.run(name="chat")
     try:
-        wait_until(lambda: "hello from the job" in engine.log("default", "chat", "chatty"), what="the log line")
+        wait_until(lambda: "hello from the job" in engine.job_log("default", "chat", "chatty"), what="the log line")
         assert engine.get("default", "chat").job("chatty").status == "running"
     finally:
         open(release, "w").close()

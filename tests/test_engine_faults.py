@@ -51,7 +51,7 @@ def held(engine, tmp_path, name: str) -> str:
 
 def test_a_store_write_failing_at_commit_fails_the_execution_with_the_reason(engine, full_disk, tmp_path,
                                                                              caplog) -> None:
-    caplog.set_level(logging.ERROR, logger="jupyter_pipelines.engine")
+    caplog.set_level(logging.ERROR, logger="jupyter_pipelines")
     name = held(engine, tmp_path, "full")
     full_disk["failing"] = True
     (tmp_path / "release").touch()  # the job ends: recording that is refused

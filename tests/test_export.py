@@ -20,7 +20,8 @@ import pytest
 from jupyter_pipelines import Input, Output, Pipeline, operation
 from jupyter_pipelines.cli import load_pipelines
 from jupyter_pipelines.engine import ExecutionManager
-from jupyter_pipelines.export import ExportError, build_zip, write_zip
+from jupyter_pipelines.export import ExportError
+from jupyter_pipelines.export import build_zip as build_zip_of
 from jupyter_pipelines.runner import serialize
 from jupyter_pipelines.store import ArtifactRecord, Store
 from jupyter_pipelines.store.models import now
@@ -54,6 +55,24 @@ def extract(zip_path: str, target: str) -> str:
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(target)
     return target
+
+
+def write_zip(pipeline: Pipeline, path: str, home: str, **options: Any) -> str:
+    """Export through the engine of ``home``, as the API does."""
+    manager = ExecutionManager(home)
+    try:
+        return manager.export_to({"pipeline": pipeline.to_dict(), **options}, path)
+    finally:
+        manager.close()
+
+
+def build_zip(pipeline: Any, file: Any, home: str) -> None:
+    """The builder itself, given what the engine of ``home`` knows (no input artifacts here)."""
+    manager = ExecutionManager(home)
+    try:
+        build_zip_of(pipeline, file, records={}, context=manager.context)
+    finally:
+        manager.close()
 
 
 def export(pipeline: Pipeline, tmp_path, home: str, name: str = "export", **options: Any) -> str:

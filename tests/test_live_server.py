@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,67 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 from jupyter_client import BlockingKernelClient
+from live_server import Server
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`jupyter server` in its own process group, with an isolated runtime dir and engine home."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.token = secrets.token_hex(16)
-        self.root = tmp_path / "root"
-        self.root.mkdir(exist_ok=True)
-        self.env = {key: value for key, value in os.environ.items() if not key.startswith("JUPYTER_PIPELINES")}
-        self.env.update(JUPYTER_PIPELINES_HOME=str(tmp_path / "home"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        log = open(self.tmp / "server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
-             "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-             "--ServerApp.allow_unauthenticated_access=False", "--ServerApp.jpserver_extensions="
-             "{'jupyter_pipelines': True}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"token {self.token}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if self.session.get(self.url + "pipelines/api/backends", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError((self.tmp / "server.log").read_text()[-3000:])
-
-    def api(self, method: str, path: str, **kwargs):
-        response = self.session.request(method, self.url + "pipelines/api/" + path, timeout=30, **kwargs)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -192,3 +129,26 @@ def test_browser_posts_need_the_xsrf_token(server):
                             timeout=10)
     assert accepted.status_code == 201, accepted.text
     server.api("POST", "executions/from-browser/cancel")
+
+
+def test_artifacts_go_through_the_server_api(server, tmp_path, monkeypatch):
+    """The kernel's Artifact API writes records through the server (one owner of the store): a server
+    with its own data dir sees them, and uploads stream in chunks."""
+    from jupyter_pipelines import client
+    from jupyter_pipelines.artifacts import Artifact
+
+    monkeypatch.setenv("JUPYTER_PIPELINES_HOME", str(tmp_path / "kernel-home"))  # not the server's data dir
+    client.use(client.RemoteApi(server.url, server.token))
+    source = tmp_path / "table.csv"
+    source.write_bytes(b"a,b\n" * 300_000)  # 1.2 MB: several chunks
+    record = Artifact.upload(str(source), "table")
+    assert record.type == "file" and record.size == source.stat().st_size
+    assert record.path.startswith(str(tmp_path / "home" / "storage"))  # the server's storage root
+    value = Artifact.upload({"x": [1, 2]}, "conf")
+    assert value.type == "dict"
+    registered = Artifact.register(str(source), "same-file")
+    assert registered.size == record.size
+    listed = server.api("GET", "artifacts")["artifacts"]
+    assert [a["name"] for a in listed] == ["conf", "same-file", "table"]
+    assert Artifact.load("conf") == {"x": [1, 2]} and Artifact.load("table") == source.read_bytes()
+    assert not (tmp_path / "kernel-home").exists()  # nothing written beside the kernel

@@ -58,7 +58,7 @@ def test_plugin_backend_runs_a_pipeline(plugin_installed, make_engine) -> None:
     record = engine.wait("default", record.name, timeout=30)
     assert record.status == "success"
     assert record.compute == {"backend": "echo-plugin", "config": {"greeting": "hi"}}  # no secret stored
-    assert engine.log("default", record.name, "one") == "hi from one\n"
+    assert engine.job_log("default", record.name, "one") == "hi from one\n"
 
 
 def test_a_broken_plugin_is_listed_unavailable_and_the_others_still_work(plugin_installed, make_engine) -> None:

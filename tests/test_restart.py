@@ -135,7 +135,8 @@ def test_resume_after_the_engine_was_killed(pipelines_home, tmp_path) -> None:
             assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         events = manager.store.events(execution_id=record.id)
         assert any(e.type == "execution" and e.data.get("resumed") for e in events)
-        from jupyter_pipelines.client import EmbeddedApi, Execution
+        from jupyter_pipelines.client import EmbeddedApi
+        from jupyter_pipelines.session import Execution
 
         assert Execution(EmbeddedApi(manager), record.to_dict()).result("c") == 20
         assert manager.resume() == []  # nothing left to take over

@@ -109,7 +109,7 @@ def test_log_is_streamed_while_running(make_engine, standin, choices) -> None:
     with Pipeline("talk") as p:
         talker()
     ex = p.run(name="talk", **choices)
-    wait_until(lambda: "first line from the container" in engine.log("default", "talk", "talker"),
+    wait_until(lambda: "first line from the container" in engine.job_log("default", "talk", "talker"),
                what="the job's stdout in its log")
     assert engine.get("default", "talk").job("talker").status == "running"
     job = next(job for job in standin.compute.jobs.values() if job["status"] == 8)
@@ -138,8 +138,8 @@ def test_cancel(make_engine, standin, choices) -> None:
     with Pipeline("stop") as p:
         forever()
     ex = p.run(name="stop", **choices)
-    wait_until(lambda: "pid " in engine.log("default", "stop", "forever"), what="the job to run")
-    pid = int(engine.log("default", "stop", "forever").split("pid ")[1].split()[0])
+    wait_until(lambda: "pid " in engine.job_log("default", "stop", "forever"), what="the job to run")
+    pid = int(engine.job_log("default", "stop", "forever").split("pid ")[1].split()[0])
     assert psutil.pid_exists(pid)
     ex.cancel()
     assert ex.wait(WAIT).status == "canceled"

@@ -23,7 +23,7 @@ from sciserver_standin import SciServerStandin  # noqa: E402
 
 from jupyter_pipelines import Input, Output, Pipeline, operation  # noqa: E402
 from jupyter_pipelines.artifacts import Artifact  # noqa: E402
-from jupyter_pipelines.backends import Context  # noqa: E402
+from jupyter_pipelines.paths import Context  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
 from jupyter_pipelines.storage import storage_backends  # noqa: E402
 
@@ -45,7 +45,8 @@ def test_every_storage_backend_is_registered_with_its_fields() -> None:
     assert required["s3"] == {"bucket"} and required["fsspec"] == {"url"} and required["sciserver-files"] == {"volume"}
     for schema in schemas.values():
         for field in schema["fields"]:
-            assert set(field) == {"name", "type", "default", "description", "choices", "secret", "required"}
+            assert set(field) == {"name", "type", "default", "description", "choices", "secret", "required", "minimum",
+                                  "maximum"}
             assert field["description"]
 
 

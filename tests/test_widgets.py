@@ -4,6 +4,7 @@ errors, Cancel) and the export dialog — and secrets never in widget state, als
 from __future__ import annotations
 
 import json
+import sys
 import os
 import zipfile
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from jupyter_pipelines import Input, Pipeline, client, operation
 from jupyter_pipelines.client import EmbeddedApi
+from jupyter_pipelines.session import get
 from jupyter_pipelines.engine import ExecutionManager
 from jupyter_pipelines.runner import serialize
 from jupyter_pipelines.store import ArtifactRecord
@@ -98,7 +100,7 @@ def register_file_artifact(engine: ExecutionManager, tmp_path, name: str = "raw-
 # -- the execute dialog: structure and forms -----------------------------------------------------------------
 
 def test_dialog_has_tabs_name_debug_save_and_run(engine) -> None:
-    dialog = ExecuteDialog(chain("demo"))
+    dialog = ExecuteDialog(chain("demo"), client.connect())
     assert isinstance(dialog.tabs, w.Tab)
     assert list(dialog.tabs.titles) == ["Basic", "Compute", "Storage"]  # no input needs credentials
     assert dialog.name.value == "demo_execution"
@@ -110,8 +112,21 @@ def test_dialog_has_tabs_name_debug_save_and_run(engine) -> None:
     assert dialog.show() is dialog  # displays and returns the dialog
 
 
+def test_an_unavailable_backend_says_why_and_how_to_install_it_and_is_not_run(engine, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask's package were not installed
+    dialog = ExecuteDialog(chain(), client.connect())
+    labels = dict((value, label) for label, value in dialog.compute.chooser.options)
+    assert labels["dask"].endswith("— unavailable") and not labels["local"].endswith("unavailable")
+    dialog.compute.chooser.value = "dask"
+    assert "needs distributed, which is not installed" in dialog.compute.about.value
+    assert "pip install &#x27;jupyter_pipelines[dask]&#x27;" in dialog.compute.about.value
+    assert dialog.compute.fields_box.children == ()
+    assert dialog.run() is None and "needs distributed" in dialog.message.value
+    assert engine.list() == []
+
+
 def test_storage_form_is_drawn_from_the_s3_schema(engine) -> None:
-    dialog = ExecuteDialog(chain())
+    dialog = ExecuteDialog(chain(), client.connect())
     dialog.storage.chooser.value = "s3"
     form = dialog.storage.form
     schema = next(s for s in engine.backends()["storage"] if s["name"] == "s3")
@@ -162,7 +177,7 @@ def test_field_widgets_follow_types_choices_and_validation() -> None:
 
 
 def test_required_field_empty_refuses_run_with_a_message_next_to_it(engine) -> None:
-    dialog = ExecuteDialog(chain())
+    dialog = ExecuteDialog(chain(), client.connect())
     dialog.storage.chooser.value = "s3"
     dialog.run_button.click()
     assert dialog.execution is None and engine.list() == []
@@ -180,12 +195,12 @@ def test_required_field_empty_refuses_run_with_a_message_next_to_it(engine) -> N
 
 def test_bad_name_is_refused_and_taken_name_is_hinted(engine) -> None:
     pipeline = chain()
-    first = ExecuteDialog(pipeline)
+    first = ExecuteDialog(pipeline, client.connect())
     first.name.value = "test"
     assert "available" in first.name_hint.value
     assert first.run().name == "test"
     first.view.wait(WAIT)
-    dialog = ExecuteDialog(pipeline)
+    dialog = ExecuteDialog(pipeline, client.connect())
     dialog.name.value = "test"
     assert "test_2" in dialog.name_hint.value and "taken" in dialog.name_hint.value
     dialog.name.value = "my run!"
@@ -202,7 +217,7 @@ def test_bad_name_is_refused_and_taken_name_is_hinted(engine) -> None:
 def test_server_error_is_shown_in_the_widget(engine) -> None:
     with Pipeline("needs-input") as p:
         count(Input("not-registered"))
-    dialog = ExecuteDialog(p)
+    dialog = ExecuteDialog(p, client.connect())
     assert "not-registered" in dialog.credentials_note.value or "Credentials" not in dialog.tabs.titles
     assert dialog.run() is None  # no exception
     assert "refused" in dialog.message.value and "not-registered" in dialog.message.value
@@ -213,7 +228,7 @@ def test_server_error_is_shown_in_the_widget(engine) -> None:
 # -- run and the live status view -------------------------------------------------------------------------------
 
 def test_run_replaces_the_dialog_by_a_live_view_that_reaches_success(engine) -> None:
-    dialog = ExecuteDialog(chain("live"))
+    dialog = ExecuteDialog(chain("live"), client.connect())
     dialog.name.value = "live-run"
     dialog.run_button.click()
     view = dialog.view
@@ -238,7 +253,7 @@ def test_run_replaces_the_dialog_by_a_live_view_that_reaches_success(engine) -> 
 def test_failed_operation_shows_error_traceback_and_skips_the_rest(engine) -> None:
     with Pipeline("fails") as p:
         after(explode(numbers(n=2)))
-    dialog = ExecuteDialog(p)
+    dialog = ExecuteDialog(p, client.connect())
     dialog.run()
     view = dialog.view
     assert view.wait(WAIT)
@@ -255,7 +270,7 @@ def test_cancel_button_cancels_a_long_operation(engine, tmp_path) -> None:
     release = str(tmp_path / "never")
     with Pipeline("long") as p:
         hold(path=release)
-    dialog = ExecuteDialog(p)
+    dialog = ExecuteDialog(p, client.connect())
     dialog.run()
     view = dialog.view
     wait_until(lambda: view.rows["hold"].status == "running", what="the operation to run")
@@ -272,7 +287,7 @@ def test_cancel_button_cancels_a_long_operation(engine, tmp_path) -> None:
 
 def test_view_of_an_execution_started_elsewhere(engine) -> None:
     started = chain("elsewhere").run(name="from-cli")
-    handle = client.connect().get("from-cli")  # a fresh handle, as after a restart of the kernel
+    handle = get("from-cli", api=client.connect())  # a fresh handle, as after a restart of the kernel
     view = StatusView(handle).start()
     assert view.wait(WAIT)
     assert {row.status for row in view.rows.values()} == {"success"}
@@ -327,7 +342,7 @@ def test_view_follows_server_events_with_log_tails() -> None:
             self.log_reads.append(op)
             return ""
 
-    from jupyter_pipelines.client import Execution
+    from jupyter_pipelines.session import Execution
 
     api = ScriptedServer()
     view = StatusView(Execution(api, start), log_lines=20).start()
@@ -350,7 +365,7 @@ def test_saved_settings_prefill_the_next_dialog_also_after_a_kernel_restart(engi
     folder = tmp_path / "fsspec-storage"
     folder.mkdir()
     pipeline = chain("saved")
-    dialog = ExecuteDialog(pipeline)
+    dialog = ExecuteDialog(pipeline, client.connect())
     dialog.debug.value = True
     dialog.compute["workers"].widget.value = 2
     dialog.storage.chooser.value = "fsspec"
@@ -370,14 +385,14 @@ def test_saved_settings_prefill_the_next_dialog_also_after_a_kernel_restart(engi
         assert again.storage["url"].widget.value == f"file://{folder}"
         assert again.storage["secret_options"].raw() == ""  # secrets are never pre-filled
 
-    check(ExecuteDialog(pipeline))
+    check(ExecuteDialog(pipeline, client.connect()))
     restarted = ExecutionManager(pipelines_home)  # a new kernel: a fresh engine on the same home
     try:
         check(ExecuteDialog(pipeline, api=EmbeddedApi(restarted, resume=False)))
     finally:
         restarted.close()
     # without the checkbox nothing changes
-    other = ExecuteDialog(pipeline)
+    other = ExecuteDialog(pipeline, client.connect())
     other.debug.value = False
     other.storage.chooser.value = "local"
     other.run()
@@ -391,7 +406,7 @@ def test_credentials_tab_per_input_artifact_and_secrets_never_in_widget_state(en
     register_file_artifact(engine, tmp_path, "raw-data", [5, 6, 7])
     with Pipeline("with-input") as p:
         count(Input("raw-data"))
-    dialog = ExecuteDialog(p)
+    dialog = ExecuteDialog(p, client.connect())
     assert list(dialog.tabs.titles) == ["Basic", "Credentials", "Compute", "Storage"]
     group = dialog.credentials["raw-data"]
     assert "raw-data" in group.title.value and "(fsspec)" in group.title.value
@@ -430,7 +445,7 @@ def test_a_secret_from_the_page_is_not_echoed_and_leaves_the_synced_state() -> N
 
 
 def test_refused_run_keeps_typed_secrets_in_memory_only(engine) -> None:
-    dialog = ExecuteDialog(chain())
+    dialog = ExecuteDialog(chain(), client.connect())
     dialog.storage.chooser.value = "s3"
     dialog.storage["secret"].widget.value = SECRET
     assert dialog.run() is None  # bucket missing
@@ -484,7 +499,7 @@ def test_saved_notebook_has_widget_state_but_no_secret(engine, tmp_path, monkeyp
 
 def test_export_dialog_writes_the_zip_and_links_it_in_embedded_mode(engine, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    dialog = ExportDialog(chain("exported"))
+    dialog = ExportDialog(chain("exported"), client.connect())
     assert dialog.show() is dialog
     result = dialog.export_button.click() or dialog.result
     assert result is not None, dialog.message.value
@@ -499,7 +514,7 @@ def test_export_dialog_input_choices_and_explicit_embedding(engine, tmp_path) ->
     register_file_artifact(engine, tmp_path, "raw-data")
     with Pipeline("export-input") as p:
         count(Input("raw-data"))
-    dialog = ExportDialog(p, folder=str(tmp_path))
+    dialog = ExportDialog(p, client.connect(), folder=str(tmp_path))
     choice = dialog.inputs["raw-data"]
     assert [value for _, value in choice.mode.options] == ["bundle", "fetch"]
     assert choice.mode.value == "fetch"
@@ -553,7 +568,7 @@ def test_export_dialog_download_link_in_server_mode(engine) -> None:
 def test_export_errors_are_shown_in_the_widget(engine, tmp_path) -> None:
     with Pipeline("bad-export") as p:
         count(Input("missing-artifact"))
-    dialog = ExportDialog(p, folder=str(tmp_path))
+    dialog = ExportDialog(p, client.connect(), folder=str(tmp_path))
     assert dialog.export() is None
     assert "Export failed" in dialog.message.value and "missing-artifact" in dialog.message.value
     assert not dialog.export_button.disabled

@@ -68,7 +68,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping, Sequence
 
-from ..backends import Context
+from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field, parse_config
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
@@ -507,14 +507,15 @@ class DaskCompute(ComputeBackend):
     install = "pip install 'jupyter_pipelines[dask]'"
     fields = (
         Field("scheduler", "str", "", "Address of the Dask scheduler (tcp://host:8786); empty: start a LocalCluster"),
-        Field("workers", "int", 2, "Worker processes of the LocalCluster (when no scheduler is given)"),
-        Field("threads_per_worker", "int", 1, "Operations each LocalCluster worker runs at once"),
+        Field("workers", "int", 2, "Worker processes of the LocalCluster (when no scheduler is given)", minimum=1),
+        Field("threads_per_worker", "int", 1, "Operations each LocalCluster worker runs at once", minimum=1),
         Field("resources", "str", "", "Dask resources each operation needs, e.g. 'GPU=1,MEMORY=4e9'"),
         Field("retries", "int", 1, "Times an operation runs again when the worker running it dies", choices=(0, 1, 2, 3)),
         Field("forkserver", "bool", True, "Fork each operation from a pre-warmed process on the worker "
               "(else start a new Python interpreter per operation)"),
         Field("preload", "str", "numpy,pandas", "Modules the pre-warmed process imports, comma-separated"),
-        Field("timeout", "float", 30.0, "Seconds to wait for the scheduler when connecting"),
+        Field("timeout", "float", 30.0, "Seconds to wait for the scheduler when connecting", minimum=0.1,
+              maximum=3600),
     )
 
     @classmethod

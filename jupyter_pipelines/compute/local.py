@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import fsspec
 
-from ..backends import Context
+from ..paths import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
 from .forkserver import ForkServer, read_outcome
@@ -109,7 +109,8 @@ class LocalCompute(ComputeBackend):
     title = "This machine"
     description = "Each operation in its own process on the server's machine, in parallel up to the cores."
     fields = (
-        Field("workers", "int", 0, "Operations run at once; 0 means the server's worker count (the cores)"),
+        Field("workers", "int", 0, "Operations run at once; 0 means the server's worker count (the cores)",
+              minimum=0),
         Field("preload", "str", "numpy,pandas,s3fs", "Modules imported once by the pre-warmed process, comma-separated"),
     )
 

@@ -42,7 +42,7 @@ from typing import Any, Mapping
 
 import requests
 
-from ..backends import Context
+from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field
 from ..storage.sciserver_files import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL, SciServerFilesFileSystem
@@ -169,7 +169,7 @@ class SciServerCompute(ComputeBackend):
               "empty: .jupyter-pipelines-jobs in the execution's storage volume"),
         Field("python", "str", "python3", "Python command in the image (jupyter_pipelines must be installed)"),
         Field("token_file", "str", "/home/idies/keystone.token", "Where a job finds its SciServer token"),
-        Field("poll_interval", "float", 2.0, "Seconds between status polls of a running job"),
+        Field("poll_interval", "float", 2.0, "Seconds between status polls of a running job", minimum=0.01),
     )
 
     def __init__(self, config: Mapping[str, Any], context: Context) -> None:

@@ -8,12 +8,9 @@ import time
 from concurrent.futures import Future
 from typing import Any, Mapping
 
-from ..backends import Context
+from ..paths import Context
 from ..compute import ComputeBackend, compute_backends
 from ..errors import BadRequest
-
-log = logging.getLogger(__name__)
-
 
 class _Entry:
     def __init__(self) -> None:
@@ -33,8 +30,9 @@ class ComputePool:
     ``idle_seconds`` is closed by :meth:`reap`.
     """
 
-    def __init__(self, context: Context, idle_seconds: float = 600.0) -> None:
+    def __init__(self, context: Context, log: logging.Logger, idle_seconds: float = 600.0) -> None:
         self.context = context
+        self.log = log
         self.idle_seconds = idle_seconds
         self._entries: dict[str, _Entry] = {}
         self._keys: dict[int, str] = {}  # id(backend) -> key
@@ -77,7 +75,7 @@ class ComputePool:
             orphaned = self._entries.get(key) is not entry  # every waiter gave up before it connected
         entry.ready.set_result(backend)
         if orphaned:
-            _close(backend)
+            self._close(backend)
 
     def _forget(self, key: str, entry: _Entry) -> None:
         """A submit gave up on ``entry``: drop it when nobody else waits (a late backend is closed)."""
@@ -87,7 +85,7 @@ class ComputePool:
                 return
             del self._entries[key]
         if entry.ready.done() and entry.ready.exception() is None:
-            _close(entry.ready.result())
+            self._close(entry.ready.result())
 
     def release(self, backend: ComputeBackend) -> None:
         """An execution is done with ``backend``; older idle backends of the same kind are closed."""
@@ -105,7 +103,7 @@ class ComputePool:
                      if k != key and e.users == 0 and e.ready.done() and json.loads(k)[0] == name]
             closing = [self._pop(k) for k in stale]
         for other in closing:
-            _close(other)
+            self._close(other)
 
     def reap(self) -> None:
         """Close the backends that have been idle for ``idle_seconds``."""
@@ -115,7 +113,7 @@ class ComputePool:
                      if e.users == 0 and e.ready.done() and now - e.idle_since >= self.idle_seconds]
             closing = [self._pop(k) for k in stale]
         for backend in closing:
-            _close(backend)
+            self._close(backend)
 
     def _pop(self, key: str) -> ComputeBackend | None:
         entry = self._entries.pop(key)
@@ -136,13 +134,13 @@ class ComputePool:
             entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
             if entry.ready.done() and entry.ready.exception() is None:
-                _close(entry.ready.result())
+                self._close(entry.ready.result())
 
 
-def _close(backend: ComputeBackend | None) -> None:
-    if backend is None:
-        return
-    try:
-        backend.close()
-    except Exception:  # noqa: BLE001 - closing one backend must not stop closing the others
-        log.exception("closing compute backend %r failed", backend.name)
+    def _close(self, backend: ComputeBackend | None) -> None:
+        if backend is None:
+            return
+        try:
+            backend.close()
+        except Exception:  # noqa: BLE001 - closing one backend must not stop closing the others
+            self.log.exception("closing compute backend %r failed", backend.name)

@@ -6,21 +6,19 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..compute import ComputeBackend, JobResult, JobSpec
 from ..pipeline import Pipeline
-from ..store import Store
+from ..store import ExecutionRecord, Store
 from ..store.models import FINAL_JOB, now
-
-if TYPE_CHECKING:
-    from ..store import ExecutionRecord
 
 CANCEL_POLL_SECONDS = 0.5
 #: How long a run whose engine failed keeps trying to record that the execution failed.
 GIVE_UP_SECONDS = 30.0
 
-log = logging.getLogger("jupyter_pipelines.engine")
+LOG = logging.getLogger("jupyter_pipelines")
 
 
 class _Callbacks:
@@ -52,7 +50,7 @@ class ExecutionRun:
 
     def __init__(self, store: Store, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend,
                  build_spec: Callable[[str], JobSpec], on_success: Callable[[str, JobResult], None],
-                 on_end: Callable[[ExecutionRun], None]) -> None:
+                 on_end: Callable[[ExecutionRun], None], log: logging.Logger = LOG) -> None:
         self.store = store
         self.execution_id = record.id
         self.name = record.name
@@ -61,6 +59,7 @@ class ExecutionRun:
         self.build_spec = build_spec
         self.on_success = on_success
         self.on_end = on_end
+        self.log = log
         self.order = pipeline.topological_order()
         self.dependencies = {node: pipeline.dependencies(node) for node in self.order}
         self.dependents: dict[str, set[str]] = {node: set() for node in self.order}
@@ -102,7 +101,7 @@ class ExecutionRun:
         try:
             self._loop()
         except Exception as error:  # noqa: BLE001 - never leave an execution running silently
-            log.exception("execution %r: the engine failed while running it", self.name)
+            self.log.exception("execution %r: the engine failed while running it", self.name)
             self._abandon(f"the engine failed while running this execution: {type(error).__name__}: {error}")
         finally:
             self.on_end(self)
@@ -117,7 +116,7 @@ class ExecutionRun:
             try:
                 handle.cancel()
             except Exception:  # noqa: BLE001 - the others must still be canceled
-                log.exception("execution %r: canceling a job failed", self.name)
+                self.log.exception("execution %r: canceling a job failed", self.name)
         delay, deadline = 0.1, time.monotonic() + GIVE_UP_SECONDS
         while True:
             try:
@@ -129,7 +128,7 @@ class ExecutionRun:
                 self._finish("failed", reason)
                 return
             except Exception:  # noqa: BLE001 - logged; tried again
-                log.exception("execution %r: cannot record that it failed", self.name)
+                self.log.exception("execution %r: cannot record that it failed", self.name)
             if time.monotonic() > deadline or self.stopping.wait(delay):
                 return
             delay = min(2 * delay, 2.0)
@@ -234,7 +233,7 @@ class ExecutionRun:
             lost = {node for node, handle in self.handles.items() if not _alive(handle)}
             confirmed, self.suspects = lost & self.suspects, lost - self.suspects
         for node in confirmed:
-            log.error("execution %r: job %r was lost (its process ended without reporting)", self.name, node)
+            self.log.error("execution %r: job %r was lost (its process ended without reporting)", self.name, node)
             self.completions.put((node, JobResult("failed", error="the job was lost: its process ended without "
                                                                   "reporting a result")))
 

@@ -12,16 +12,15 @@ Nothing secret is written unless the user asked to embed credentials.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterable, Mapping
 
-from ..backends import Context
+from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field
 from ..storage.base import StorageBackend, storage_backends
-from ..store import ArtifactRecord, Store
+from ..store import ArtifactRecord
 
 #: Field names that are credentials even when the backend does not mark them secret (an access key id).
 CREDENTIAL_FIELDS = frozenset({
@@ -184,8 +183,9 @@ def runtime_spec(record: ArtifactRecord, backend_cls: type[StorageBackend], cont
 
 
 def plan_inputs(pipeline: Any, *, bundle: Iterable[str], credentials: Mapping[str, Mapping[str, Any]],
-                embed_credentials: Mapping[str, Mapping[str, Any]], home: str) -> list[InputPlan]:
-    """Resolve every Input artifact of ``pipeline`` against the store of the engine at ``home``."""
+                embed_credentials: Mapping[str, Mapping[str, Any]], records: Mapping[str, ArtifactRecord],
+                context: Context) -> list[InputPlan]:
+    """Plan every Input artifact of ``pipeline`` (``records`` holds their records, by name)."""
     nodes_by_artifact: dict[str, list[str]] = {}
     for node in pipeline.nodes.values():
         if node.kind == "input" and node.artifact:
@@ -197,19 +197,9 @@ def plan_inputs(pipeline: Any, *, bundle: Iterable[str], credentials: Mapping[st
         if unknown:
             raise ExportError(f"{label} names {unknown}, which are not input artifacts of pipeline {pipeline.name!r}"
                               f" (its inputs: {sorted(nodes_by_artifact)})")
-    if not nodes_by_artifact:
-        return []
-    context = Context(home, os.path.join(home, "storage"), 1)
-    store = Store(os.path.join(home, "pipelines.db"))
-    try:
-        records = {}
-        for name in sorted(nodes_by_artifact):
-            try:
-                records[name] = store.artifact(pipeline.project, name)
-            except LookupError as error:
-                raise ExportError(f"unknown input artifact: {error}") from None
-    finally:
-        store.close()
+    missing = sorted(set(nodes_by_artifact) - set(records))
+    if missing:
+        raise ExportError(f"unknown input artifact(s) {missing} of pipeline {pipeline.name!r}")
     plans: list[InputPlan] = []
     env_names: set[str] = set()
     files: set[str] = set()
@@ -232,9 +222,8 @@ def plan_inputs(pipeline: Any, *, bundle: Iterable[str], credentials: Mapping[st
     return plans
 
 
-def open_artifact(plan: InputPlan, credentials: Mapping[str, Any], home: str) -> IO[bytes]:
+def open_artifact(plan: InputPlan, credentials: Mapping[str, Any], context: Context) -> IO[bytes]:
     """Open the stored bytes of an artifact for reading, with credentials kept in memory only."""
-    context = Context(home, os.path.join(home, "storage"), 1)
     known = {f.name for f in plan.backend_cls.fields}
     config = {k: v for k, v in {**plan.record.config, **credentials}.items() if k in known}
     where = f"input artifact {plan.name!r} on {plan.record.backend!r} storage"

@@ -23,7 +23,10 @@ from typing import Any, BinaryIO, Iterable, Mapping
 
 import fsspec
 
+from .._version import __version__
+from ..paths import Context
 from ..pipeline import Pipeline, PipelineError
+from ..store import ArtifactRecord
 from .artifacts import ExportError, InputPlan, open_artifact, plan_inputs, safe_file_name
 from .requirements import PROTOCOL_TO_DISTRIBUTION, imported_modules, requirements_text
 
@@ -137,8 +140,6 @@ def operation_module(pipeline: Pipeline, key: str) -> str:
 # -- pipeline.json and README -------------------------------------------------------------------------
 def manifest(pipeline: Pipeline, files: Mapping[str, str], plans: list[InputPlan],
              outputs: Mapping[str, dict[str, str]], filesystems: Mapping[str, str]) -> dict[str, Any]:
-    from .. import __version__
-
     data: dict[str, Any] = {
         "export_format": EXPORT_FORMAT,
         "exported_by": f"jupyter_pipelines {__version__}",
@@ -266,18 +267,19 @@ def _as_pipeline(pipeline: Pipeline | Mapping[str, Any]) -> Pipeline:
         raise ExportError(str(error)) from None
 
 
-def build_zip(pipeline: Pipeline | Mapping[str, Any], file: BinaryIO, *, bundle: Iterable[str] = (),
+def build_zip(pipeline: Pipeline | Mapping[str, Any], file: BinaryIO, *, records: Mapping[str, ArtifactRecord],
+              context: Context, bundle: Iterable[str] = (),
               embed_credentials: Mapping[str, Mapping[str, Any]] | None = None,
-              credentials: Mapping[str, Mapping[str, Any]] | None = None, home: str | None = None) -> None:
-    """Write the export zip of ``pipeline`` to ``file`` (opened for writing in binary mode)."""
-    pipeline = _as_pipeline(pipeline)
-    if home is None:
-        from ..client import data_dir
+              credentials: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Write the export zip of ``pipeline`` to ``file`` (opened for writing in binary mode).
 
-        home = data_dir()
+    ``records`` are the records of its input artifacts, by name; ``context`` the engine's, whose
+    storage backends read the artifacts that are bundled.
+    """
+    pipeline = _as_pipeline(pipeline)
     credentials = {k: dict(v or {}) for k, v in (credentials or {}).items()}
     plans = plan_inputs(pipeline, bundle=bundle, credentials=credentials,
-                        embed_credentials=dict(embed_credentials or {}), home=home)
+                        embed_credentials=dict(embed_credentials or {}), records=records, context=context)
     files = operation_files(pipeline)
     entries: dict[str, Any] = {"operations/": None, "runtime/": None, "artifacts/": None}
     for key, path in files.items():
@@ -308,14 +310,15 @@ def build_zip(pipeline: Pipeline | Mapping[str, Any], file: BinaryIO, *, bundle:
             elif isinstance(content, bytes):
                 archive.writestr(_info(name, EXEC_MODE if name == "main.py" else FILE_MODE), content)
             else:
-                with open_artifact(content, credentials.get(content.name, {}), home) as source, \
+                with open_artifact(content, credentials.get(content.name, {}), context) as source, \
                         archive.open(_info(name), "w", force_zip64=True) as target:
                     shutil.copyfileobj(source, target, COPY_CHUNK)
 
 
-def write_zip(pipeline: Pipeline | Mapping[str, Any], path: str, *, bundle: Iterable[str] = (),
+def write_zip(pipeline: Pipeline | Mapping[str, Any], path: str, *, records: Mapping[str, ArtifactRecord],
+              context: Context, bundle: Iterable[str] = (),
               embed_credentials: Mapping[str, Mapping[str, Any]] | None = None,
-              credentials: Mapping[str, Mapping[str, Any]] | None = None, home: str | None = None) -> str:
+              credentials: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """Write the export zip to ``path`` (atomically: nothing half-written is left) and return its absolute path."""
     path = os.path.abspath(os.path.expanduser(path))
     folder = os.path.dirname(path)
@@ -323,8 +326,8 @@ def write_zip(pipeline: Pipeline | Mapping[str, Any], path: str, *, bundle: Iter
     partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial")
     try:
         with open(partial, "wb") as file:
-            build_zip(pipeline, file, bundle=bundle, embed_credentials=embed_credentials,
-                      credentials=credentials, home=home)
+            build_zip(pipeline, file, records=records, context=context, bundle=bundle,
+                      embed_credentials=embed_credentials, credentials=credentials)
         os.replace(partial, path)
     except BaseException:
         try:

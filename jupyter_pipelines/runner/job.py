@@ -12,6 +12,7 @@ memory):
 from __future__ import annotations
 
 import linecache
+import os
 import shutil
 import time
 from typing import Any, Mapping
@@ -39,6 +40,13 @@ def load_operation(source: str, function: str, label: str) -> Any:
     namespace: dict[str, Any] = {"__name__": f"operation_{label}"}
     exec(compile(source, filename, "exec"), namespace)
     return namespace[function]
+
+
+def open_nofollow(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> Any:
+    """Open a local file (binary) refusing a symlink at ``path``: a log or spec path planted as a link
+    must not lead reads or writes elsewhere."""
+    descriptor = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+    return os.fdopen(descriptor, "rb" if flags == os.O_RDONLY else "ab" if flags & os.O_APPEND else "wb")
 
 
 def read_value(fs: fsspec.AbstractFileSystem, path: str) -> Any:
@@ -144,15 +152,16 @@ def redact(text: str, options: Any) -> str:
     return text
 
 
-def _reason(error: BaseException) -> str:
+def unreadable(error: BaseException) -> str:
+    """Why an artifact could not be read, in words for the user (no credential, no backend traceback)."""
     if isinstance(error, FileNotFoundError):
         return "it does not exist"
     if isinstance(error, PermissionError):
-        return f"access denied ({_first_line(error) or 'forbidden'}); check the credentials given for it"
+        return f"access denied ({first_line(error) or 'forbidden'}); check the credentials given for it"
     name = type(error).__name__
     if name in ("NoCredentialsError", "PartialCredentialsError"):
-        return f"no credentials for it ({_first_line(error)}); give them with credentials={{artifact: {{...}}}}"
-    return f"cannot read it ({name}: {_first_line(error)})"
+        return f"no credentials for it ({first_line(error)}); give them with credentials={{artifact: {{...}}}}"
+    return f"cannot read it ({name}: {first_line(error)})"
 
 
 def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[dict[str, Any]]:
@@ -196,10 +205,10 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
         size += copied
     except Exception as error:  # noqa: BLE001 - backends raise their own types; name the artifact
         if stage == "read":
-            message = f"{where}: {_reason(error)}"
+            message = f"{where}: {unreadable(error)}"
         else:
             message = (f"{where}: cannot copy it into the execution's storage "
-                       f"({type(error).__name__}: {_first_line(error)})")
+                       f"({type(error).__name__}: {first_line(error)})")
         raise JobError(redact(message, artifact.get("options"))) from None
     kind = FILE_VALUE_TYPE if is_file else artifact.get("type", "")
     return [{"name": "output", "location": target, "type": kind, "size": size}]
@@ -231,6 +240,6 @@ def run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else ""

@@ -8,10 +8,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
 from traitlets import Bool, Integer, Unicode
 
-from ..client import data_dir
-from ..compute import compute_backends
 from ..engine import ExecutionManager
-from ..storage import storage_backends
 from .bridge import EventBridge
 from .handlers import routes
 
@@ -33,14 +30,13 @@ class PipelinesApp(ExtensionApp):
     resume = Bool(True, config=True, help="Resume executions interrupted by a crash or restart when starting.")
 
     def initialize_settings(self) -> None:
-        compute_backends.get(self.default_compute)
-        storage_backends.get(self.default_storage)
-        self.manager = ExecutionManager(self.data_dir or data_dir(), storage_root=self.storage_root or None,
+        self.manager = ExecutionManager(parent=self, data_dir=self.data_dir, storage_root=self.storage_root,
                                         default_compute=self.default_compute, default_storage=self.default_storage,
                                         workers=self.workers)
+        self.manager.check_defaults()
         self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="pipelines-api")
         loop = IOLoop.current().asyncio_loop  # the server's loop; it may not run yet
-        bridge = EventBridge(self.manager.store, loop, self.serverapp.event_logger)
+        bridge = EventBridge(self.manager, loop, self.serverapp.event_logger)
         self.settings.update(pipelines_manager=self.manager, pipelines_executor=self.executor, pipelines_bridge=bridge)
         self.log.info("jupyter_pipelines: store in %s", self.manager.data_dir)
         if self.resume:

@@ -5,7 +5,8 @@ import asyncio
 from pathlib import Path
 from jupyter_events import EventLogger
 
-from ..store import Event, Store
+from ..engine import ExecutionManager
+from ..store import Event
 
 SCHEMA_ID = "https://events.jupyter.org/jupyter_pipelines/execution/v1"
 SCHEMA_PATH = Path(__file__).parent / "events" / "execution.yaml"
@@ -14,8 +15,9 @@ SCHEMA_PATH = Path(__file__).parent / "events" / "execution.yaml"
 class EventBridge:
     """Wakes SSE streams and emits each status change on the ``jupyter_events`` bus."""
 
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, event_logger: EventLogger | None) -> None:
-        self.store = store
+    def __init__(self, manager: ExecutionManager, loop: asyncio.AbstractEventLoop,
+                 event_logger: EventLogger | None) -> None:
+        self.manager = manager
         self.loop = loop
         self.event_logger = event_logger
         self.changed = asyncio.Event()
@@ -23,7 +25,7 @@ class EventBridge:
         self._known: dict[int, tuple[str, str]] = {}
         if event_logger is not None:
             event_logger.register_event_schema(SCHEMA_PATH)
-        self._unsubscribe = store.subscribe(self._from_engine)
+        self._unsubscribe = manager.subscribe(self._from_engine)
 
     def _from_engine(self, events: list[Event]) -> None:
         self.loop.call_soon_threadsafe(self._dispatch, events)
@@ -49,7 +51,7 @@ class EventBridge:
 
     def _lookup(self, execution_id: int) -> tuple[str, str]:
         try:
-            record = self.store.execution_by_id(execution_id)
+            record = self.manager.execution_by_id(execution_id)
             self._known[execution_id] = (record.pipeline, record.status)
         except LookupError:
             return ("", "canceled")

@@ -1,7 +1,9 @@
 """Thin REST handlers over the execution manager (prefix ``/pipelines/api``).
 
-Every method is authenticated and authorized (resource ``pipelines``); blocking engine work
-runs on a thread pool so the event loop never waits for storage or the store.
+Every method is authenticated and authorized (resource ``pipelines``); handlers read the request,
+call one manager method on a thread pool (the event loop never waits for storage or the store)
+and write its answer. Every check of what was sent lives in the manager, so the embedded engine
+gets the same ones.
 """
 from __future__ import annotations
 
@@ -9,27 +11,29 @@ import asyncio
 import functools
 import json
 import os
-import re
+import tempfile
 import time
-import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..client import UPLOAD_HEADER
 from ..engine import ExecutionManager
-from ..engine.manager import read_log
-from ..errors import BadRequest, NotFound, PipelinesError
+from ..engine.checks import MAX_BODY_BYTES
+from ..errors import PipelinesError
 from ..pipeline import DEFAULT_PROJECT
-from ..store.models import FINAL_EXECUTION, FINAL_JOB
+from ..storage.base import safe_part
+from ..store.models import FINAL_EXECUTION, FINAL_JOB, now
 from .bridge import EventBridge
 
-PROJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 KEEPALIVE_SECONDS = 15.0
 IDLE_SECONDS = 1.0  # also picks up events written by other processes (CLI, embedded engines)
-LOG_TAIL_SECONDS = 0.2
+LOG_TAIL_SECONDS = 0.05
+MAX_UPLOAD_BYTES = 64 << 30
 
 
 class PipelinesHandler(APIHandler):
@@ -46,17 +50,19 @@ class PipelinesHandler(APIHandler):
         return self.settings["pipelines_bridge"]
 
     def project(self) -> str:
-        project = self.get_argument("project", DEFAULT_PROJECT)
-        if not PROJECT.match(project):
-            raise web.HTTPError(400, f"bad project name {project!r}")
-        return project
+        try:
+            return safe_part(self.get_argument("project", DEFAULT_PROJECT))
+        except PipelinesError as error:
+            raise web.HTTPError(400, f"bad project name: {error}") from None
 
     def body(self) -> dict[str, Any]:
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise web.HTTPError(413, f"the request body is larger than {MAX_BODY_BYTES >> 20} MiB")
         if not self.request.body:
             return {}
         try:
             data = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise web.HTTPError(400, f"malformed JSON body: {error}") from None
         if not isinstance(data, dict):
             raise web.HTTPError(400, "the JSON body must be an object")
@@ -66,7 +72,8 @@ class PipelinesHandler(APIHandler):
         """Run blocking engine work on the thread pool; engine errors become 4xx with their message."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.settings["pipelines_executor"], functools.partial(func, *args, **kwargs))
+            return await loop.run_in_executor(self.settings["pipelines_executor"],
+                                              functools.partial(func, *args, **kwargs))
         except PipelinesError as error:
             raise web.HTTPError(error.status, str(error)) from None
 
@@ -87,34 +94,27 @@ class ExecutionsHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        filters = {key: self.get_argument(key, None) for key in ("project", "pipeline", "status")}
-        records = await self.call(self.manager.list, **filters)
-        self.send({"executions": [record.to_dict() for record in records]})
+        filters = {key: self.get_argument(key, None) for key in ("project", "pipeline", "status", "limit", "before")}
+        page = await self.call(self.manager.page, **filters)
+        self.send({**page, "now": now()})
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         body = self.body()
-        if not isinstance(body.get("pipeline"), dict):
-            raise web.HTTPError(400, "missing field 'pipeline' (the pipeline's JSON object)")
-        for key in ("compute", "storage", "credentials"):
-            if body.get(key) is not None and not isinstance(body[key], dict):
-                raise web.HTTPError(400, f"field {key!r} must be an object")
-        if body.get("name") is not None and not isinstance(body["name"], str):
-            raise web.HTTPError(400, "field 'name' must be a string")
-        record = await self.call(self.manager.submit, body["pipeline"], body.get("name") or "",
-                                 debug=bool(body.get("debug")), compute=body.get("compute"),
-                                 storage=body.get("storage"), credentials=body.get("credentials"),
-                                 save=bool(body.get("save")))
+        record = await self.call(self.manager.submit, body.get("pipeline"), body.get("name"),
+                                 debug=body.get("debug"), compute=body.get("compute"), storage=body.get("storage"),
+                                 credentials=body.get("credentials"), params=body.get("params"),
+                                 save=body.get("save"))
         self.set_header("Location", f"{self.base_url}pipelines/api/executions/{record.name}?project={record.project}")
-        self.send(record.to_dict(), 201)
+        self.send({**record.to_dict(), "now": now()}, 201)
 
 
 class ExecutionHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.send((await self.call(self.manager.get, self.project(), name)).to_dict())
+        self.send({**await self.call(self.manager.describe, self.project(), name), "now": now()})
 
     @web.authenticated
     @authorized
@@ -128,25 +128,23 @@ class CancelHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        self.send((await self.call(self.manager.cancel, self.project(), name)).to_dict())
+        self.send({**(await self.call(self.manager.cancel, self.project(), name)).to_dict(), "now": now()})
 
 
 class RerunHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        operations = self.body().get("operations") or {}
-        if not isinstance(operations, dict):
-            raise web.HTTPError(400, "field 'operations' must map operation names to their edited source")
-        self.send((await self.call(self.manager.rerun, self.project(), name, operations)).to_dict())
+        operations = self.body().get("operations")
+        record = await self.call(self.manager.rerun, self.project(), name, operations)
+        self.send({**record.to_dict(), "now": now()})
 
 
 class LogHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str, op: str) -> None:
-        offset = int(self.get_argument("offset", "0") or 0)
-        text = await self.call(self.manager.log, self.project(), name, op, offset)
+        text = await self.call(self.manager.job_log, self.project(), name, op, self.get_argument("offset", None))
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text)
 
@@ -156,15 +154,16 @@ class EventsHandler(PipelinesHandler):
 
     Stored events carry ``id:`` (their sequence number): a client reconnecting with
     ``Last-Event-ID`` gets exactly the ones it missed. ``log`` events carry no id; each says
-    the offset of its text in the operation's log.
+    the offset of its text in the operation's log. Whatever was written is flushed at once.
     """
 
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
         project = self.project()
-        record = await self.call(self.manager.get, project, name)
-        after = int(self.request.headers.get("Last-Event-ID") or self.get_argument("after", "0") or 0)
+        after = self.request.headers.get("Last-Event-ID") or self.get_argument("after", None)
+        record, _ = await self.call(self.manager.events, project, name, after)
+        after = int(after or 0)
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -175,7 +174,7 @@ class EventsHandler(PipelinesHandler):
         try:
             while True:
                 mark = self.bridge.last_seq
-                events = await self.call(self.manager.store.events, after, record.id)
+                events = await self.call(self.manager.events_of, record.id, after)
                 ended_jobs: set[str] = set()
                 for event in events:
                     after = event.seq
@@ -188,11 +187,12 @@ class EventsHandler(PipelinesHandler):
                     self.write(f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(event.data)}\n\n")
                     if event.type == "execution":
                         status = event.data.get("status", status)
+                wrote = bool(events)
                 for node in sorted(tailing):
-                    await self._tail(project, name, node, offsets)
+                    wrote = await self._tail(project, name, node, offsets) or wrote
                 tailing -= ended_jobs
-                if events or time.monotonic() - last_write > KEEPALIVE_SECONDS:
-                    if not events:
+                if wrote or time.monotonic() - last_write > KEEPALIVE_SECONDS:
+                    if not wrote:
                         self.write(": keepalive\n\n")
                     await self.flush()
                     last_write = time.monotonic()
@@ -203,27 +203,84 @@ class EventsHandler(PipelinesHandler):
             return
         self.finish()
 
-    async def _tail(self, project: str, name: str, node: str, offsets: dict[str, int]) -> None:
-        start = offsets.get(node, 0)  # read the file only: the execution was checked when the stream opened
-        text = await self.call(read_log, self.manager.log_path(project, name, node), start)
-        if text:
-            offsets[node] = start + len(text.encode())
-            self.write(f"event: log\ndata: {json.dumps({'op': node, 'offset': start, 'text': text})}\n\n")
+    async def _tail(self, project: str, name: str, node: str, offsets: dict[str, int]) -> bool:
+        """Write what is new in a running job's log as ``log`` events; True if anything was."""
+        start = offsets.get(node, 0)
+        chunk = await self.call(self.manager.log_chunk, project, name, node, start)
+        if not chunk["text"] and not chunk["truncated"]:
+            return False
+        offsets[node] = chunk["end"]
+        data = {"op": node, "offset": chunk["offset"], "text": chunk["text"]}
+        if chunk["truncated"]:
+            data["truncated"] = chunk["truncated"]
+        self.write(f"event: log\ndata: {json.dumps(data)}\n\n")
+        return True
 
 
+@web.stream_request_body
 class ArtifactsHandler(PipelinesHandler):
+    """``GET``: a project's artifacts. ``POST``: register data already on storage (a JSON body), or
+    upload the bytes of the body (``application/octet-stream``, described by the ``X-Pipelines-Artifact``
+    header) — streamed to a private spool file, never held in memory."""
+
+    spool: IO[bytes] | None = None
+    received = 0
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        if self.current_user is None or not self.authorizer.is_authorized(self, self.current_user, "write",
+                                                                          self.auth_resource):
+            raise web.HTTPError(403)
+        if self._uploading():
+            self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
+            self.spool = tempfile.TemporaryFile(dir=self.manager.data_dir)
+        else:
+            self.request.body = b""
+
+    def _uploading(self) -> bool:
+        return self.request.headers.get("Content-Type", "").startswith("application/octet-stream")
+
+    def data_received(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.spool is not None:
+            self.spool.write(chunk)
+        elif self.received <= MAX_BODY_BYTES:
+            self.request.body += chunk
+
+    def on_finish(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        records = await self.call(self.manager.store.artifacts, self.project())
+        records = await self.call(self.manager.list_artifacts, self.project())
         self.send({"artifacts": [record.to_dict() for record in records]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        if self.spool is None:
+            if self.received > MAX_BODY_BYTES:
+                raise web.HTTPError(413, f"the request body is larger than {MAX_BODY_BYTES >> 20} MiB")
+            record = await self.call(self.manager.register_artifact, self.body())
+        else:
+            try:
+                meta = json.loads(self.request.headers.get(UPLOAD_HEADER) or "{}")
+            except ValueError as error:
+                raise web.HTTPError(400, f"malformed {UPLOAD_HEADER} header: {error}") from None
+            self.spool.seek(0)
+            record = await self.call(self.manager.upload_artifact, self.spool, meta)
+        self.send(record.to_dict(), 201)
 
 
 class ArtifactHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.send((await self.call(self.manager.store.artifact, self.project(), name)).to_dict())
+        self.send((await self.call(self.manager.artifact, self.project(), name)).to_dict())
 
 
 class TagsHandler(PipelinesHandler):
@@ -256,60 +313,24 @@ class ExportsHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.body()
-        export_id = uuid.uuid4().hex
-        filename = await self.call(build_export, self.manager, body, self.exports_dir(self.manager), export_id)
-        self.send({"id": export_id, "filename": filename, "url": f"pipelines/api/exports/{export_id}"}, 201)
-
-    @staticmethod
-    def exports_dir(manager: ExecutionManager) -> str:
-        return os.path.join(manager.data_dir, "exports")
+        built = await self.call(self.manager.export, self.body())
+        self.send({**built, "url": f"pipelines/api/exports/{built['id']}"}, 201)
 
 
 class ExportHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def get(self, export_id: str) -> None:
-        folder = ExportsHandler.exports_dir(self.manager)
-        path = os.path.join(folder, f"{export_id}.zip")
-        if not re.fullmatch(r"[0-9a-f]{32}", export_id) or not os.path.isfile(path):
-            raise web.HTTPError(404, f"no export {export_id!r}")
-        with open(os.path.join(folder, f"{export_id}.json")) as meta:
-            filename = json.load(meta)["filename"]
+        path, meta = await self.call(self.manager.export_file, export_id)
         self.set_header("Content-Type", "application/zip")
-        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.set_header("Content-Disposition", f'attachment; filename="{meta["filename"]}"')
+        self.set_header("Content-Length", str(os.path.getsize(path)))
         with open(path, "rb") as file:
             while chunk := file.read(1 << 20):
                 self.write(chunk)
                 await self.flush()
         self.finish()
-
-
-def build_export(manager: ExecutionManager, body: dict[str, Any], folder: str, export_id: str) -> str:
-    """Build the zip of a pipeline (JSON) or of an execution's snapshot into the exports folder."""
-    from ..export import build_zip
-    from ..pipeline import Pipeline
-
-    if isinstance(body.get("pipeline"), dict):
-        pipeline = Pipeline.from_dict(body["pipeline"])
-    elif body.get("execution"):
-        record = manager.get(body.get("project") or DEFAULT_PROJECT, str(body["execution"]))
-        pipeline = Pipeline.from_dict(manager.store.commit(record.commit_id)["snapshot"])
-    else:
-        raise BadRequest("give 'pipeline' (its JSON) or 'execution' (a name) to export")
-    options = {key: body[key] for key in ("bundle", "credentials", "embed_credentials") if body.get(key)}
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    filename = f"{pipeline.name}.zip"
-    path = os.path.join(folder, f"{export_id}.zip")
-    try:
-        with open(path, "wb") as file:
-            build_zip(pipeline, file, home=manager.data_dir, **options)
-    except (NotFound, ValueError, TypeError) as error:
-        os.unlink(path)
-        raise BadRequest(f"cannot export {pipeline.name!r}: {error}") from None
-    with open(os.path.join(folder, f"{export_id}.json"), "w") as meta:
-        json.dump({"filename": filename, "pipeline": pipeline.name, "project": pipeline.project}, meta)
-    return filename
+        await self.call(self.manager.export_downloaded, export_id)
 
 
 NAME = r"([^/]+)"

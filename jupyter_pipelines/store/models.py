@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import NotFound
+
 EXECUTION_STATUSES = ("pending", "running", "success", "failed", "canceled")
 JOB_STATUSES = ("pending", "queued", "running", "success", "failed", "canceled", "skipped")
 FINAL_EXECUTION = frozenset({"success", "failed", "canceled"})
@@ -84,6 +86,7 @@ class ExecutionRecord:
     ended: str | None
     owner: str | None
     cancel_requested: bool
+    params: dict[str, Any] = field(default_factory=dict)
     jobs: list[JobRecord] = field(default_factory=list)
 
     @classmethod
@@ -91,6 +94,7 @@ class ExecutionRecord:
         data = dict(row)
         data["compute"] = json.loads(data["compute"])
         data["storage"] = json.loads(data["storage"])
+        data["params"] = json.loads(data.get("params") or "{}")
         for flag in ("debug", "needs_secrets", "cancel_requested"):
             data[flag] = bool(data[flag])
         return cls(**data)
@@ -103,8 +107,6 @@ class ExecutionRecord:
         for job in self.jobs:
             if job.node == node:
                 return job
-        from ..errors import NotFound
-
         raise NotFound(f"execution {self.name!r} has no operation {node!r}")
 
     def to_dict(self, jobs: bool = True) -> dict[str, Any]:
@@ -123,6 +125,7 @@ class ExecutionRecord:
             "error": self.error,
             "compute": self.compute,
             "storage": self.storage,
+            "params": self.params,
         }
         if jobs:
             data["jobs"] = [job.to_dict() for job in self.jobs]

@@ -27,8 +27,12 @@ CREATE TABLE IF NOT EXISTS executions (
     ended TEXT,
     owner TEXT,                     -- "pid:start-time" of the engine running it
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL DEFAULT '{}', -- attribute overrides given at submit, {"op.attr": value}
     UNIQUE (project, name)
 );
+CREATE INDEX IF NOT EXISTS executions_by_project ON executions (project, id);
+CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (project, pipeline, id);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, id);
 CREATE TABLE IF NOT EXISTS tags (
     project TEXT NOT NULL,
     name TEXT NOT NULL,

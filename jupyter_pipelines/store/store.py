@@ -44,7 +44,9 @@ class Store:
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._changed = threading.Condition()
-        self._connection().executescript(resources.files(__package__).joinpath("schema.sql").read_text())
+        db = self._connection()
+        self._migrate(db)
+        db.executescript(resources.files(__package__).joinpath("schema.sql").read_text())
         os.chmod(self.path, 0o600)
 
     # -- connections and transactions ----------------------------------------------------------
@@ -59,6 +61,13 @@ class Store:
             self._local.db = db
             self._local.pending = []
         return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Bring a store written by an earlier version up to the schema (columns added since)."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(executions)")}
+        if columns and "params" not in columns:
+            db.execute("ALTER TABLE executions ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -140,7 +149,8 @@ class Store:
 
     # -- executions and jobs ---------------------------------------------------------------------
     def create_execution(self, pipeline: Pipeline, name: str, *, debug: bool, compute: dict[str, Any],
-                         storage: dict[str, Any], needs_secrets: bool, owner: str) -> ExecutionRecord:
+                         storage: dict[str, Any], needs_secrets: bool, owner: str,
+                         params: dict[str, Any] | None = None) -> ExecutionRecord:
         """Commit the snapshot, reserve a unique name, create the execution, its jobs and its tag."""
         snapshot = pipeline.to_dict()
         commit = pipeline.digest()
@@ -159,9 +169,9 @@ class Store:
             final_name = first_free(name, taken)
             cursor = db.execute(
                 "INSERT INTO executions (project, name, pipeline, status, debug, commit_id, compute, storage, "
-                "needs_secrets, created, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "needs_secrets, created, owner, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (pipeline.project, final_name, pipeline.name, "pending", int(debug), commit, json.dumps(compute),
-                 json.dumps(storage), int(needs_secrets), created, owner),
+                 json.dumps(storage), int(needs_secrets), created, owner, json.dumps(params or {})),
             )
             execution_id = cursor.lastrowid
             for position, node_id in enumerate(pipeline.topological_order()):
@@ -209,16 +219,21 @@ class Store:
             raise NotFound(f"no execution named {name!r} in project {project!r}")
         return self.execution_by_id(rows[0][0])
 
-    def executions(self, project: str | None = None, pipeline: str | None = None,
-                   status: str | None = None) -> list[ExecutionRecord]:
+    def executions(self, project: str | None = None, pipeline: str | None = None, status: str | None = None,
+                   limit: int | None = None, before: int | None = None) -> list[ExecutionRecord]:
+        """Executions, newest first, with their jobs; ``limit`` of them with ids below ``before``."""
         clauses, args = [], []
         for column, value in (("project", project), ("pipeline", pipeline), ("status", status)):
             if value:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        if before is not None:
+            clauses.append("id < ?")
+            args.append(before)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        page = f"LIMIT {int(limit)}" if limit is not None else ""
         db = self._connection()
-        rows = db.execute(f"SELECT * FROM executions {where} ORDER BY id DESC", args).fetchall()
+        rows = db.execute(f"SELECT * FROM executions {where} ORDER BY id DESC {page}", args).fetchall()
         records = [ExecutionRecord.from_row(row) for row in rows]
         by_id = {record.id: record for record in records}
         if by_id:

@@ -40,3 +40,4 @@ class Shown:
             return
         self._shown_in = _cell()
         display(self.widget)
+

@@ -20,7 +20,10 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..client import Api
 from ..errors import BadRequest, PipelinesError
+from ..pipeline import Pipeline
+from ..session import submit
 from ..names import first_free, normalize
 from .artifacts import artifact_record
 from .display import Shown
@@ -40,11 +43,7 @@ def _message(error: BaseException) -> str:
 class ExecuteDialog(Shown):
     """The dialog widget; ``show()`` displays it and returns the dialog (``dialog.run_button.click()``)."""
 
-    def __init__(self, pipeline: Any, api: Any = None) -> None:
-        if api is None:
-            from ..client import connect
-
-            api = connect()
+    def __init__(self, pipeline: Pipeline, api: Api) -> None:
         self.pipeline = pipeline
         self.api = api
         self.project: str = pipeline.project
@@ -231,7 +230,7 @@ class ExecuteDialog(Shown):
             self.run_button.disabled = True
             name = options.pop("name")
             try:
-                execution = self.api.submit_pipeline(self.pipeline, name, **options)
+                execution = submit(self.api, self.pipeline, name, **options)
             except Exception as error:  # noqa: BLE001 - server errors go in the widget
                 self.message.value = error_box(f"The server refused the execution: {_message(error)}"
                                                if isinstance(error, PipelinesError)

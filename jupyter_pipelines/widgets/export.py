@@ -15,7 +15,9 @@ from urllib.parse import quote, urlparse
 
 import ipywidgets as w
 
+from ..client import Api
 from ..errors import PipelinesError
+from ..pipeline import Pipeline
 from .artifacts import artifact_record
 from .display import Shown
 from .forms import CREDENTIAL_NAMES, FieldsForm, credential_fields
@@ -96,11 +98,7 @@ class InputChoice:
 class ExportDialog(Shown):
     """The export dialog widget; ``show()`` displays it and returns the dialog."""
 
-    def __init__(self, pipeline: Any, api: Any = None, folder: str | None = None) -> None:
-        if api is None:
-            from ..client import connect
-
-            api = connect()
+    def __init__(self, pipeline: Pipeline, api: Api, folder: str | None = None) -> None:
         self.pipeline = pipeline
         self.api = api
         self.folder = folder
@@ -214,16 +212,8 @@ class ExportDialog(Shown):
             self._lock.release()
 
     def _write(self, body: dict[str, Any], path: str) -> dict[str, Any]:
-        export = getattr(self.api, "export", None)
-        if callable(export):
-            try:
-                return dict(export({**body, "path": path}))
-            except NotImplementedError:
-                pass
-        from ..export import write_zip
-
-        options = {k: body[k] for k in ("bundle", "credentials", "embed_credentials") if body.get(k)}
-        return {"path": write_zip(self.pipeline, path, **options), "filename": os.path.basename(path)}
+        written = self.api.export_to(body, path)
+        return {"path": written, "filename": os.path.basename(written)}
 
     def download_url(self, url: str) -> str:
         """An absolute path on the server (``/<base path>/pipelines/api/exports/<id>``).

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 import ipywidgets as w
 from traitlets import Unicode
 
-from .style import FIELD_WIDTH, LABEL_WIDTH, esc, field_error, help_text, indented
+from .style import FIELD_WIDTH, LABEL_WIDTH, error_box, esc, field_error, help_text, indented
 
 #: non-secret fields that are part of an account's credentials (shown in the Credentials tab)
 CREDENTIAL_NAMES = frozenset({"key", "username", "user", "access_key", "access_key_id", "account_name",
@@ -256,13 +256,12 @@ class BackendForm:
                  config: Mapping[str, Any] | None = None) -> None:
         self.kind = kind
         self.schemas = {s["name"]: s for s in schemas}
-        names = list(self.schemas)
+        names = [name for name, schema in self.schemas.items() if schema.get("available", True)] or list(self.schemas)
         if backend not in self.schemas:
             backend, config = (names[0] if names else None), {}
         self._initial = {backend: dict(config or {})}
         self.forms: dict[str, FieldsForm] = {}
-        options = [(f"{s.get('title') or s['name']} ({s['name']})" if s.get("title") and s.get("title") != s["name"]
-                    else s["name"], s["name"]) for s in schemas]
+        options = [(_label(s), s["name"]) for s in schemas]
         self.chooser = w.Dropdown(options=options, value=backend, description=f"{kind.capitalize()} backend",
                                   style=_style(), layout=_layout())
         self.about = indented(w.HTML())
@@ -283,7 +282,21 @@ class BackendForm:
                                           owner=f"{self.kind} ")
         return self.forms[name]
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why the chosen backend cannot run here (a missing package), with how to install it; None if it can."""
+        schema = self.schemas.get(self.backend, {})
+        if schema.get("available", True):
+            return None
+        install = f" Install it with: {schema['install']}" if schema.get("install") else ""
+        return f"{self.backend} is unavailable: {schema.get('reason') or 'it cannot be loaded'}.{install}"
+
     def _show(self) -> None:
+        problem = self.unavailable
+        if problem:
+            self.about.value = error_box(problem)
+            self.fields_box.children = ()
+            return
         self.about.value = help_text(self.schemas.get(self.backend, {}).get("description") or "")
         self.fields_box.children = (self.form.box,)
 
@@ -291,12 +304,20 @@ class BackendForm:
         return self.form[name]
 
     def values(self) -> tuple[dict[str, Any], list[str]]:
+        if self.unavailable:
+            return {"backend": self.backend, "config": {}}, [self.unavailable]
         config, problems = self.form.values()
         return {"backend": self.backend, "config": config}, problems
 
     def clear_secrets(self) -> None:
         for form in self.forms.values():
             form.clear_secrets()
+
+
+def _label(schema: Mapping[str, Any]) -> str:
+    title = schema.get("title") or schema["name"]
+    label = f"{title} ({schema['name']})" if title != schema["name"] else schema["name"]
+    return label if schema.get("available", True) else f"{label} — unavailable"
 
 
 def credential_fields(schema: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -247,13 +247,11 @@ class StatusView(Shown):
 
     # -- logs -----------------------------------------------------------------------------------------
     def _read_log(self, op: str, tail: bool = False) -> None:
-        """Read an operation's log: only what is new when the engine is in this process."""
-        manager = getattr(self.api, "manager", None)
+        """Read an operation's log (with ``tail``, only what is new since the last read)."""
         try:
-            if tail and manager is not None and op in self._logs:
+            if tail and op in self._logs:
                 offset = self._logs[op][0]
-                text = manager.log(self.execution.project, self.execution.name, op, offset)
-                self._append_log(op, offset, text)
+                self._append_log(op, offset, self.api.log(self.execution.project, self.execution.name, op, offset))
             else:
                 text = self.api.log(self.execution.project, self.execution.name, op)
                 self._logs[op] = [len(text.encode()), text[-KEEP_LOG_CHARS:]]
