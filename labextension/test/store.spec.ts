@@ -1,5 +1,6 @@
 import type { IPipelinesAPI } from '../src/api';
 import type { IExecution } from '../src/model';
+import { sortExecutions } from '../src/model';
 import { IPersistedState, PipelinesStore } from '../src/store';
 import { execution, job } from './fixtures';
 
@@ -8,7 +9,7 @@ class NotFound extends Error {
 }
 
 /** An in-memory API: a dict of executions and logs, with call counts. */
-function fakeAPI(initial: IExecution[]) {
+function fakeAPI(initial: IExecution[], serverNow: string | null = null) {
   const db = new Map(initial.map(e => [`${e.project}/${e.name}`, e]));
   const logs = new Map<string, string>();
   const calls: string[] = [];
@@ -20,9 +21,23 @@ function fakeAPI(initial: IExecution[]) {
     return e;
   };
   const api: IPipelinesAPI = {
-    listExecutions: async () => {
-      calls.push('list');
-      return [...db.values()];
+    listExecutions: async (query = {}) => {
+      calls.push(
+        `list ${query.project ?? ''} ${query.limit ?? ''} ${query.before ?? ''}`.trim()
+      );
+      const all = sortExecutions(
+        [...db.values()].filter(
+          e => !query.project || e.project === query.project
+        )
+      );
+      const start = query.before ? Number(query.before) : 0;
+      const limit = query.limit ?? 50;
+      const end = start + limit;
+      return {
+        executions: all.slice(start, end),
+        next: end < all.length ? String(end) : null,
+        now: serverNow
+      };
     },
     getExecution: async (project, name) => {
       calls.push(`get ${project}/${name}`);
@@ -30,18 +45,25 @@ function fakeAPI(initial: IExecution[]) {
     },
     cancel: async (project, name) => {
       calls.push(`cancel ${name}`);
-      db.set(`${project}/${name}`, {
-        ...get(project, name),
-        status: 'canceled'
-      });
+      const canceled = { ...get(project, name), status: 'canceled' };
+      db.set(`${project}/${name}`, canceled);
+      return canceled;
     },
-    rerun: async (project, name) => {
-      calls.push(`rerun ${name}`);
+    rerun: async (project, name, operations) => {
+      calls.push(
+        `rerun ${name}${operations ? ` ${JSON.stringify(operations)}` : ''}`
+      );
       const e = get(project, name);
       if (!e.debug) {
         throw Object.assign(new Error('re-run needs debug mode'), {
           status: 409
         });
+      }
+      if (operations && Object.values(operations).some(s => s.includes('('))) {
+        throw Object.assign(
+          new Error('operation load: line 1: invalid syntax'),
+          { status: 400 }
+        );
       }
       return e;
     },
@@ -50,9 +72,15 @@ function fakeAPI(initial: IExecution[]) {
       get(project, name);
       db.delete(`${project}/${name}`);
     },
-    jobLog: async (project, name, op) => {
-      calls.push(`log ${name}/${op}`);
-      return logs.get(`${name}/${op}`) ?? '';
+    jobLog: async (project, name, op, attempt) => {
+      const key =
+        attempt === undefined ? `${name}/${op}` : `${name}/${op}#${attempt}`;
+      calls.push(`log ${key}`);
+      return logs.get(key) ?? '';
+    },
+    fetchBlob: async url => {
+      calls.push(`blob ${url}`);
+      return new Blob(['png']);
     },
     listTags: async project => [
       {
@@ -161,7 +189,8 @@ describe('PipelinesStore', () => {
     await store.select({ project: 'default', name: 'a' });
     await flush();
     expect(store.state.details?.name).toBe('a');
-    expect(store.state.logs).toEqual({ load: 'loaded 1000 rows\n' });
+    expect(Object.keys(store.state.logs)).toEqual(['load']);
+    expect(store.state.logs.load.text).toBe('loaded 1000 rows\n');
     expect(calls).not.toContain('log a/split');
     expect(store.state.tags.map(t => t.name)).toEqual(['a', 'b']);
     expect(saved[saved.length - 1]).toEqual({
@@ -267,7 +296,7 @@ describe('PipelinesStore following a running execution', () => {
     expect(opened).toBe(1);
     expect(store.state.details?.status).toBe('success');
     expect(store.state.details?.jobs[0].status).toBe('success');
-    expect(store.state.logs.load).toBe('line 1\nline 2\n');
+    expect(store.state.logs.load.text).toBe('line 1\nline 2\n');
     store.dispose();
   });
 });
