@@ -225,8 +225,9 @@ export function Details(props: {
       return;
     }
     setToggled(t => ({ ...t, [node]: true }));
-    const el = listRef.current?.querySelector(
-      `.jp-pipelines-job[data-op="${CSS.escape(node)}"]`
+    const items = listRef.current?.querySelectorAll('.jp-pipelines-job');
+    const el = [...(items ?? [])].find(
+      item => item.getAttribute('data-op') === node
     );
     el?.scrollIntoView?.({ block: 'nearest' });
   }, [node]);

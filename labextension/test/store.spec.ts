@@ -300,3 +300,233 @@ describe('PipelinesStore following a running execution', () => {
     store.dispose();
   });
 });
+
+describe('PipelinesStore paging and the server clock', () => {
+  const many = Array.from({ length: 7 }, (_, i) =>
+    execution(`e${i}`, {
+      created: `2024-05-01T10:0${i}:00Z`
+    })
+  );
+
+  it('pages through next until it is null', async () => {
+    const { api, calls } = fakeAPI(many, '2024-05-01T10:10:00Z');
+    const store = new PipelinesStore({
+      api,
+      follow: false,
+      settings: { pageSize: 3 }
+    });
+    await store.refresh();
+    expect(store.state.executions.map(e => e.name)).toEqual(['e6', 'e5', 'e4']);
+    expect(store.state.next).toBe('3');
+    await store.loadMore();
+    await store.loadMore();
+    expect(store.state.executions.map(e => e.name)).toEqual([
+      'e6',
+      'e5',
+      'e4',
+      'e3',
+      'e2',
+      'e1',
+      'e0'
+    ]);
+    expect(store.state.next).toBeNull();
+    expect(calls.filter(c => c.startsWith('list'))).toEqual([
+      'list  3',
+      'list  3 3',
+      'list  3 6'
+    ]);
+    // a refresh takes the first page again and keeps what was loaded
+    await store.refresh();
+    expect(store.state.executions).toHaveLength(7);
+    expect(store.state.next).toBeNull();
+  });
+
+  it('keeps the offset of the server clock from the latest answer', async () => {
+    const { api } = fakeAPI(many, new Date(Date.now() + 16000).toISOString());
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    expect(store.state.clockOffset).toBeGreaterThan(15000);
+    expect(store.state.clockOffset).toBeLessThan(17000);
+    api.getExecution = async (project, name) => ({
+      ...many[0],
+      now: new Date(Date.now() - 5000).toISOString()
+    });
+    await store.refreshExecution('default', 'e0');
+    expect(store.state.clockOffset).toBeLessThan(-4000);
+  });
+
+  it('lists one project from the server, remembering the others', async () => {
+    const { api, calls } = fakeAPI([
+      ...many.slice(0, 2),
+      execution('p', { project: 'other' })
+    ]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    expect(store.state.knownProjects).toEqual(['default', 'other']);
+    await store.setProject('other');
+    expect(calls[calls.length - 1]).toBe('list other 50');
+    expect(store.state.executions.map(e => e.name)).toEqual(['p']);
+    expect(store.state.knownProjects).toEqual(['default', 'other']);
+  });
+});
+
+describe('PipelinesStore attempts, logs and debug edits', () => {
+  const debug = execution('d', {
+    debug: true,
+    jobs: [
+      job('load', {
+        status: 'failed',
+        started: '2024-05-01T10:00:01Z',
+        attempts: [
+          {
+            attempt: 1,
+            status: 'failed',
+            started: null,
+            ended: null,
+            duration: 1,
+            exit_code: 1,
+            error: 'boom'
+          },
+          {
+            attempt: 2,
+            status: 'failed',
+            started: null,
+            ended: null,
+            duration: 1,
+            exit_code: 1,
+            error: 'boom again'
+          }
+        ]
+      })
+    ],
+    operations: {
+      load: {
+        source: 'def load(): pass\n',
+        inputs: [],
+        outputs: ['output'],
+        attributes: {}
+      }
+    }
+  });
+
+  it('fetches the log of one attempt', async () => {
+    const { api, logs, calls } = fakeAPI([debug]);
+    logs.set('d/load#1', 'first try\n');
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'd' });
+    await store.loadAttemptLog('load', 1);
+    expect(calls).toContain('log d/load#1');
+    expect(store.state.attemptLogs['load#1'].text).toBe('first try\n');
+  });
+
+  it('caps logs to logLimitKB and says how much was cut', async () => {
+    const { api, logs } = fakeAPI([debug]);
+    logs.set('d/load', 'x'.repeat(3000));
+    const store = new PipelinesStore({
+      api,
+      follow: false,
+      settings: { logLimitKB: 1 }
+    });
+    await store.select({ project: 'default', name: 'd' });
+    await flush();
+    expect(store.state.logs.load.text).toHaveLength(1024);
+    expect(store.state.logs.load.dropped).toBe(3000 - 1024);
+  });
+
+  it('selects nodes', async () => {
+    const { api } = fakeAPI([debug]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'd' });
+    store.selectNode('load');
+    expect(store.state.node).toBe('load');
+    await store.select(null);
+    expect(store.state.node).toBeNull();
+  });
+
+  it('re-runs with edited sources; shows the refusal next to the editor', async () => {
+    const { api, calls } = fakeAPI([debug]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'd' });
+    store.setEdit('load', 'def load(:\n');
+    await store.rerunWithEdits();
+    expect(store.state.editError).toBe(
+      'operation load: line 1: invalid syntax'
+    );
+    expect(store.state.actionError).toBeNull();
+    expect(store.state.edits).toEqual({ load: 'def load(:\n' });
+    expect(store.state.busy).toBeNull();
+
+    store.setEdit('load', 'def load: return 1\n');
+    expect(store.state.editError).toBeNull();
+    await store.rerunWithEdits();
+    expect(calls).toContain('rerun d {"load":"def load: return 1\\n"}');
+    expect(store.state.edits).toEqual({});
+    expect(store.state.editError).toBeNull();
+    store.setEdit('load', 'x');
+    store.setEdit('load', null);
+    expect(store.state.edits).toEqual({});
+  });
+
+  it('reloads the tags when a new execution of the project appears', async () => {
+    const { api, db } = fakeAPI([debug]);
+    let tagLoads = 0;
+    const listTags = api.listTags;
+    api.listTags = async project => {
+      tagLoads++;
+      return listTags(project);
+    };
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    await store.select({ project: 'default', name: 'd' });
+    await flush();
+    const before = tagLoads;
+    db.set('default/n', execution('n', { created: '2024-06-01T00:00:00Z' }));
+    await store.handleEvent({
+      project: 'default',
+      execution: 'n',
+      pipeline: 'demo',
+      status: 'running'
+    });
+    await flush();
+    expect(tagLoads).toBe(before + 1);
+  });
+});
+
+describe('PipelinesStore log events with a server cut', () => {
+  it('keeps the cut, with no refetch for the jump', async () => {
+    const running = execution('r', {
+      status: 'running',
+      jobs: [
+        job('load', { status: 'running', started: '2024-05-01T10:00:00Z' })
+      ]
+    });
+    const { api, db, calls } = fakeAPI([running]);
+    const sse =
+      'event: log\ndata: {"op":"load","offset":0,"text":"start\\n"}\n\n' +
+      'event: log\ndata: {"op":"load","offset":5006,"text":"end\\n","truncated":5000}\n\n' +
+      'event: execution\ndata: {"status":"success"}\n\n';
+    api.openEvents = async () => {
+      db.set('default/r', { ...running, status: 'success' });
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(sse));
+          controller.close();
+        }
+      });
+      return { body, ok: true, status: 200 } as unknown as Response;
+    };
+    api.jobLog = async (project, name, op) => {
+      calls.push(`log ${name}/${op}`);
+      return '';
+    };
+    const store = new PipelinesStore({ api });
+    await store.select({ project: 'default', name: 'r' });
+    for (let i = 0; i < 20 && store.state.details?.status !== 'success'; i++) {
+      await flush();
+    }
+    await flush();
+    expect(store.state.logs.load.text).toBe('start\nend\n');
+    expect(store.state.logs.load.skipped).toBe(5000);
+    store.dispose();
+  });
+});
