@@ -8,6 +8,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import type { IExecution, IExecutionPage, ITag, ITagDiff } from './model';
 import { normalizeExecution } from './model';
 import { filenameOf } from './format';
+import { ITrans, englishTrans } from './i18n';
 
 export const API_PREFIX = 'pipelines/api';
 
@@ -23,10 +24,18 @@ export class APIError extends Error {
 }
 
 let defaultSettings: ServerConnection.ISettings | null = null;
+let trans: ITrans = englishTrans;
 
-/** Use these server settings (the app's) for every request. */
-export function setServerSettings(settings: ServerConnection.ISettings): void {
+/**
+ * Use these server settings (the app's) for every request, and this
+ * translation for the errors made here.
+ */
+export function setServerSettings(
+  settings: ServerConnection.ISettings,
+  translation?: ITrans
+): void {
   defaultSettings = settings;
+  trans = translation ?? trans;
 }
 
 function settings(): ServerConnection.ISettings {
@@ -88,7 +97,10 @@ export async function fetchURL(
       throw error;
     }
     throw new APIError(
-      `Cannot reach the server: ${(error as Error)?.message ?? error}`,
+      trans.__(
+        'Cannot reach the server: %1',
+        (error as Error)?.message ?? error
+      ),
       0
     );
   }
@@ -124,7 +136,10 @@ export async function requestAPI<T>(
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new APIError(`Not a JSON answer from ${path}`, response.status);
+    throw new APIError(
+      trans.__('Not a JSON answer from %1', path),
+      response.status
+    );
   }
 }
 

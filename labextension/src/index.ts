@@ -70,8 +70,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null,
     editorServices: IEditorServices | null
   ): void => {
-    setServerSettings(app.serviceManager.serverSettings);
     const trans = (translator ?? nullTranslator).load(DOMAIN);
+    setServerSettings(app.serviceManager.serverSettings, trans);
     const services: IPanelServices = {
       trans,
       fetchBlob: url => api.fetchBlob(url),

@@ -50,6 +50,8 @@ export const SIZES = {
   labelCharWidth: 6,
   padding: 12,
   minWidth: 72,
+  /** Operations also show "running 12m 34s" under their label. */
+  minOperationWidth: 112,
   maxWidth: 200,
   operationHeight: 40,
   artifactHeight: 28,
@@ -58,9 +60,10 @@ export const SIZES = {
 };
 
 /** The width of a node's box for its label (clamped). */
-export function nodeWidth(label: string): number {
+export function nodeWidth(label: string, kind = 'operation'): number {
   const natural = label.length * SIZES.charWidth + 2 * SIZES.padding;
-  return Math.max(SIZES.minWidth, Math.min(SIZES.maxWidth, natural));
+  const min = kind === 'operation' ? SIZES.minOperationWidth : SIZES.minWidth;
+  return Math.max(min, Math.min(SIZES.maxWidth, natural));
 }
 
 function edgeId(e: {
@@ -109,7 +112,7 @@ export function layoutGraph(graph: IGraph | null | undefined): IGraphLayout {
   for (const n of kept) {
     const label = n.label || n.id;
     g.setNode(n.id, {
-      width: nodeWidth(label),
+      width: nodeWidth(label, String(n.kind)),
       height:
         n.kind === 'operation' ? SIZES.operationHeight : SIZES.artifactHeight
     });
