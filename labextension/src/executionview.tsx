@@ -129,6 +129,7 @@ export function ExecutionView(props: {
               state={state}
               store={store}
               now={now}
+              height="auto"
             />
           </div>
           <div className="jp-pipelines-execution-split">

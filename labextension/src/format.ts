@@ -116,6 +116,12 @@ export function absoluteTime(iso: string | null | undefined): string {
   return isNaN(t) ? '' : new Date(t).toLocaleString();
 }
 
+/** Local time of day (a short column); the date is in `absoluteTime`. */
+export function clockTime(iso: string | null | undefined): string {
+  const t = parseTime(iso);
+  return isNaN(t) ? '' : new Date(t).toLocaleTimeString();
+}
+
 /** A byte size: "512 B", "1.5 KiB", "12.0 MiB". Empty when unknown. */
 export function formatBytes(size: number | null | undefined): string {
   if (size === null || size === undefined || !isFinite(size) || size < 0) {

@@ -10,6 +10,7 @@ import { useTrans } from './context';
 import { SourceEditor } from './editor';
 import {
   absoluteTime,
+  clockTime,
   formatBytes,
   formatDuration,
   liveDuration
@@ -94,7 +95,7 @@ export function Attempts(props: {
               <td>
                 <Status status={String(a.status)} />
               </td>
-              <td>{absoluteTime(a.started)}</td>
+              <td title={absoluteTime(a.started)}>{clockTime(a.started)}</td>
               <td className="jp-pipelines-duration">
                 {formatDuration(liveDuration(a, props.now))}
               </td>
@@ -251,6 +252,9 @@ export function JobBody(props: {
   const trans = useTrans();
   const { job, execution, state, store } = props;
   const status = String(job.status);
+  const hasSource =
+    typeof execution.operations?.[operationKey(execution, job.op)]?.source ===
+    'string';
   return (
     <div className="jp-pipelines-job-body">
       <JobError job={job} />
@@ -271,13 +275,20 @@ export function JobBody(props: {
       ) : (
         <LogView log={props.log} />
       )}
-      <details
-        className="jp-pipelines-source-details"
-        open={execution.debug || state.node === job.op}
-      >
-        <summary>{trans.__('Source')}</summary>
-        <Source execution={execution} op={job.op} state={state} store={store} />
-      </details>
+      {hasSource && (
+        <details
+          className="jp-pipelines-source-details"
+          open={execution.debug || state.node === job.op}
+        >
+          <summary>{trans.__('Source')}</summary>
+          <Source
+            execution={execution}
+            op={job.op}
+            state={state}
+            store={store}
+          />
+        </details>
+      )}
     </div>
   );
 }
