@@ -15,7 +15,7 @@ import {
   formatDuration,
   liveDuration
 } from './format';
-import type { ILogBuffer } from './logbuffer';
+import { EMPTY_LOG, ILogBuffer } from './logbuffer';
 import type { IAttempt, IExecution, IGraphNode, IJob } from './model';
 import { isActive } from './model';
 import { OutputPreview, Figures } from './preview';
@@ -59,6 +59,8 @@ export function Attempts(props: {
   job: IJob;
   store: PipelinesStore;
   logs: IState['attemptLogs'];
+  /** The live log of the job (its latest attempt). */
+  latestLog?: ILogBuffer;
   now: number;
 }): JSX.Element | null {
   const trans = useTrans();
@@ -68,8 +70,14 @@ export function Attempts(props: {
   if (attempts.length < 2) {
     return null;
   }
-  const latest = attempts[attempts.length - 1].attempt;
-  const shown = open === null ? null : props.logs[attemptKey(job.op, open)];
+  const latest = attempts[attempts.length - 1];
+  const live = open === latest.attempt && isActive(String(latest.status));
+  const shown =
+    open === null
+      ? null
+      : live
+        ? (props.latestLog ?? EMPTY_LOG)
+        : props.logs[attemptKey(job.op, open)];
   return (
     <div className="jp-pipelines-attempts">
       <table>
@@ -110,7 +118,7 @@ export function Attempts(props: {
                       return;
                     }
                     setOpen(a.attempt);
-                    if (a.attempt !== latest || !isActive(String(a.status))) {
+                    if (a !== latest || !isActive(String(a.status))) {
                       void store.loadAttemptLog(job.op, a.attempt);
                     }
                   }}
@@ -262,6 +270,7 @@ export function JobBody(props: {
         job={job}
         store={store}
         logs={state.attemptLogs}
+        latestLog={props.log}
         now={props.now}
       />
       <Outputs job={job} />

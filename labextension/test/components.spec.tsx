@@ -250,6 +250,37 @@ describe('job details', () => {
     view.unmount();
   });
 
+  it('shows the live log for the running attempt, without a fetch', async () => {
+    const running = job('flaky', {
+      status: 'running',
+      attempts: [
+        attempt(1, 'failed'),
+        { ...attempt(2, 'running'), ended: null }
+      ]
+    });
+    const { store, calls } = storeWith(execution('x', { jobs: [running] }));
+    await store.select({ project: 'default', name: 'x' });
+    const before = calls.length;
+    const view = render(
+      <Attempts
+        job={running}
+        store={store}
+        logs={{}}
+        latestLog={{ text: 'now running\n', start: 0, dropped: 0, skipped: 0 }}
+        now={Date.now()}
+      />
+    );
+    click(view.container.querySelectorAll('.jp-pipelines-attempt-log')[1]);
+    await settle();
+    expect(calls.slice(before)).toEqual([]);
+    expect(
+      view.container.querySelector(
+        '.jp-pipelines-attempt-body .jp-pipelines-log'
+      )!.textContent
+    ).toBe('now running\n');
+    view.unmount();
+  });
+
   it('edits the source of a debug execution and shows the refusal', async () => {
     const e = execution('dbg', {
       debug: true,
