@@ -1,8 +1,11 @@
-/** Unit tests of the framework-free modules (no JupyterLab imports). */
+/**
+ * Unit tests of the modules without JupyterLab imports: pure logic (node)
+ * and React components (`@jest-environment jsdom` in their files).
+ */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.spec.ts'],
+  testMatch: ['**/*.spec.ts', '**/*.spec.tsx'],
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
   }

@@ -5,9 +5,10 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { IExecution, ITag, ITagDiff } from './model';
+import type { IExecution, IExecutionPage, ITag, ITagDiff } from './model';
 import { normalizeExecution } from './model';
 import { filenameOf } from './format';
+import { ITrans, englishTrans } from './i18n';
 
 export const API_PREFIX = 'pipelines/api';
 
@@ -23,10 +24,18 @@ export class APIError extends Error {
 }
 
 let defaultSettings: ServerConnection.ISettings | null = null;
+let trans: ITrans = englishTrans;
 
-/** Use these server settings (the app's) for every request. */
-export function setServerSettings(settings: ServerConnection.ISettings): void {
+/**
+ * Use these server settings (the app's) for every request, and this
+ * translation for the errors made here.
+ */
+export function setServerSettings(
+  settings: ServerConnection.ISettings,
+  translation?: ITrans
+): void {
   defaultSettings = settings;
+  trans = translation ?? trans;
 }
 
 function settings(): ServerConnection.ISettings {
@@ -88,7 +97,10 @@ export async function fetchURL(
       throw error;
     }
     throw new APIError(
-      `Cannot reach the server: ${(error as Error)?.message ?? error}`,
+      trans.__(
+        'Cannot reach the server: %1',
+        (error as Error)?.message ?? error
+      ),
       0
     );
   }
@@ -124,11 +136,25 @@ export async function requestAPI<T>(
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new APIError(`Not a JSON answer from ${path}`, response.status);
+    throw new APIError(
+      trans.__('Not a JSON answer from %1', path),
+      response.status
+    );
   }
 }
 
 const enc = encodeURIComponent;
+
+/** A full URL of a server-relative one (as the API hands them out). */
+function serverURL(url: string): string {
+  return /^https?:\/\//.test(url) ? url : URLExt.join(settings().baseUrl, url);
+}
+
+function executionOrNull(body: IExecution | null): IExecution | null {
+  return body && typeof body === 'object' && body.name
+    ? normalizeExecution(body)
+    : null;
+}
 
 function json(method: string, body: unknown): RequestInit {
   return {
@@ -138,14 +164,38 @@ function json(method: string, body: unknown): RequestInit {
   };
 }
 
+/** What to list: a project (all when empty), a page size and a cursor. */
+export interface IListQuery {
+  project?: string | null;
+  limit?: number | null;
+  /** The `next` cursor of the previous page. */
+  before?: string | null;
+}
+
+/** Edited operation sources for a debug re-run, by operation key. */
+export type SourceEdits = { [operation: string]: string };
+
 /** The panel's view of the REST API (an interface, so tests can fake it). */
 export interface IPipelinesAPI {
-  listExecutions(project?: string | null): Promise<IExecution[]>;
+  listExecutions(query?: IListQuery): Promise<IExecutionPage>;
   getExecution(project: string, name: string): Promise<IExecution>;
-  cancel(project: string, name: string): Promise<void>;
-  rerun(project: string, name: string): Promise<IExecution | null>;
+  cancel(project: string, name: string): Promise<IExecution | null>;
+  /** Re-run what did not succeed, or (debug) with edited operations. */
+  rerun(
+    project: string,
+    name: string,
+    operations?: SourceEdits
+  ): Promise<IExecution | null>;
   remove(project: string, name: string): Promise<void>;
-  jobLog(project: string, name: string, op: string): Promise<string>;
+  /** An operation's log: of one attempt (latest when omitted). */
+  jobLog(
+    project: string,
+    name: string,
+    op: string,
+    attempt?: number
+  ): Promise<string>;
+  /** A server-relative URL (e.g. a figure) as a blob, with the auth. */
+  fetchBlob(url: string): Promise<Blob>;
   listTags(project?: string | null): Promise<ITag[]>;
   diffTags(project: string, a: string, b: string): Promise<ITagDiff>;
   exportExecution(
@@ -162,17 +212,27 @@ export interface IPipelinesAPI {
 }
 
 export const api: IPipelinesAPI = {
-  async listExecutions(project) {
+  async listExecutions(options = {}) {
     const query: Record<string, string> = {};
-    if (project) {
-      query.project = project;
+    if (options.project) {
+      query.project = options.project;
     }
-    const body = await requestAPI<{ executions: IExecution[] }>(
+    if (options.limit) {
+      query.limit = String(options.limit);
+    }
+    if (options.before) {
+      query.before = options.before;
+    }
+    const body = await requestAPI<Partial<IExecutionPage> | null>(
       'executions',
       { method: 'GET' },
       query
     );
-    return (body?.executions ?? []).map(normalizeExecution);
+    return {
+      executions: (body?.executions ?? []).map(normalizeExecution),
+      next: typeof body?.next === 'string' && body.next ? body.next : null,
+      now: typeof body?.now === 'string' ? body.now : null
+    };
   },
 
   async getExecution(project, name) {
@@ -185,20 +245,21 @@ export const api: IPipelinesAPI = {
   },
 
   async cancel(project, name) {
-    await requestAPI(`executions/${enc(name)}/cancel`, json('POST', {}), {
-      project
-    });
-  },
-
-  async rerun(project, name) {
     const body = await requestAPI<IExecution | null>(
-      `executions/${enc(name)}/rerun`,
+      `executions/${enc(name)}/cancel`,
       json('POST', {}),
       { project }
     );
-    return body && typeof body === 'object' && body.name
-      ? normalizeExecution(body)
-      : null;
+    return executionOrNull(body);
+  },
+
+  async rerun(project, name, operations) {
+    const body = await requestAPI<IExecution | null>(
+      `executions/${enc(name)}/rerun`,
+      json('POST', operations ? { operations } : {}),
+      { project }
+    );
+    return executionOrNull(body);
   },
 
   async remove(project, name) {
@@ -209,13 +270,22 @@ export const api: IPipelinesAPI = {
     );
   },
 
-  async jobLog(project, name, op) {
+  async jobLog(project, name, op, attempt) {
+    const query: Record<string, string> = { project };
+    if (typeof attempt === 'number') {
+      query.attempt = String(attempt);
+    }
     const response = await requestRaw(
       `executions/${enc(name)}/jobs/${enc(op)}/log`,
       { method: 'GET' },
-      { project }
+      query
     );
     return response.text();
+  },
+
+  async fetchBlob(url) {
+    const response = await fetchURL(serverURL(url), { method: 'GET' });
+    return response.blob();
   },
 
   async listTags(project) {
@@ -247,10 +317,7 @@ export const api: IPipelinesAPI = {
   },
 
   async download(url, fallbackName) {
-    const full = /^https?:\/\//.test(url)
-      ? url
-      : URLExt.join(settings().baseUrl, url);
-    const response = await fetchURL(full, { method: 'GET' });
+    const response = await fetchURL(serverURL(url), { method: 'GET' });
     const blob = await response.blob();
     const name =
       filenameOf(response.headers.get('Content-Disposition')) || fallbackName;

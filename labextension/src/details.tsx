@@ -1,61 +1,42 @@
 /**
- * The details of the selected execution: summary, actions, operations with
- * their logs, errors and outputs, settings, and the comparison with a tag.
+ * The details of the selected execution: summary, actions, the graph, the
+ * operations with their logs, errors, outputs and source, parameters,
+ * settings, and the comparison with a tag.
  */
 import * as React from 'react';
 
+import { Alert, Status } from './components';
+import { Compare } from './comparison';
+import { useTrans } from './context';
 import {
   absoluteTime,
-  formatBytes,
   formatDuration,
   liveDuration,
   shortCommit
 } from './format';
+import { GraphView } from './graph/GraphView';
+import { defaultNode, nodeStates } from './graph/states';
+import { ArtifactNode, JobBody, NOT_STARTED } from './job';
+import type { ILogBuffer } from './logbuffer';
 import {
   IBackendSettings,
   IExecution,
   IJob,
-  diffLines,
   isActive,
   jobsInOrder
 } from './model';
-import { Alert, Status } from './components';
 import type { IState, PipelinesStore } from './store';
-
-const NOT_STARTED = new Set(['pending', 'queued', 'skipped']);
-
-/** A log that keeps itself scrolled to the end while it grows. */
-function Log(props: { text: string }): JSX.Element {
-  const ref = React.useRef<HTMLPreElement>(null);
-  const stick = React.useRef(true);
-  React.useLayoutEffect(() => {
-    const el = ref.current;
-    if (el && stick.current) {
-      el.scrollTop = el.scrollHeight;
-    }
-  }, [props.text]);
-  return (
-    <pre
-      ref={ref}
-      className="jp-pipelines-log"
-      onScroll={() => {
-        const el = ref.current;
-        if (el) {
-          stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
-        }
-      }}
-    >
-      {props.text}
-    </pre>
-  );
-}
 
 function Job(props: {
   job: IJob;
-  log: string | undefined;
+  execution: IExecution;
+  log: ILogBuffer | undefined;
   now: number;
   expanded: boolean;
+  selected: boolean;
   onToggle: () => void;
+  state: IState;
+  store: PipelinesStore;
 }): JSX.Element {
   const { job, expanded } = props;
   const status = String(job.status);
@@ -64,12 +45,15 @@ function Job(props: {
     job.operation && job.operation !== job.op
       ? `${job.op} (${job.operation})`
       : job.op;
+  const classes = ['jp-pipelines-job'];
+  if (expanded) {
+    classes.push('jp-mod-expanded');
+  }
+  if (props.selected) {
+    classes.push('jp-mod-selected');
+  }
   return (
-    <li
-      className={`jp-pipelines-job${expanded ? ' jp-mod-expanded' : ''}`}
-      data-op={job.op}
-      data-status={status}
-    >
+    <li className={classes.join(' ')} data-op={job.op} data-status={status}>
       <div
         className="jp-pipelines-job-header"
         role="button"
@@ -91,112 +75,81 @@ function Job(props: {
         <span className="jp-pipelines-duration">{duration}</span>
       </div>
       {expanded && (
-        <div className="jp-pipelines-job-body">
-          {(job.error || job.traceback) && (
-            <div className="jp-pipelines-error">
-              {job.error && (
-                <div className="jp-pipelines-error-message">{job.error}</div>
-              )}
-              {job.exit_code !== null && job.exit_code !== undefined && (
-                <div className="jp-pipelines-exit-code">
-                  exit code {job.exit_code}
-                </div>
-              )}
-              {job.traceback && (
-                <pre className="jp-pipelines-traceback">{job.traceback}</pre>
-              )}
-            </div>
-          )}
-          {job.outputs.length > 0 && (
-            <ul className="jp-pipelines-outputs">
-              {job.outputs.map(o => (
-                <li
-                  key={o.name}
-                  className="jp-pipelines-output"
-                  data-output={o.name}
-                >
-                  <span className="jp-pipelines-output-name">{o.name}</span>
-                  {o.type && (
-                    <span className="jp-pipelines-output-type">{o.type}</span>
-                  )}
-                  <span className="jp-pipelines-size">
-                    {formatBytes(o.size)}
-                  </span>
-                  {o.location && (
-                    <div className="jp-pipelines-location" title={o.location}>
-                      {o.location}
-                    </div>
-                  )}
-                </li>
-              ))}
-            </ul>
-          )}
-          {NOT_STARTED.has(status) && !props.log ? (
-            <div className="jp-pipelines-muted">
-              {status === 'skipped' ? 'Skipped: not run.' : 'Not started yet.'}
-            </div>
-          ) : (
-            <Log text={props.log ?? ''} />
-          )}
-        </div>
+        <JobBody
+          job={job}
+          execution={props.execution}
+          log={props.log}
+          state={props.state}
+          store={props.store}
+          now={props.now}
+        />
       )}
     </li>
   );
 }
 
-function Settings(props: { title: string; settings: IBackendSettings | null }) {
+function Config(props: { entries: [string, unknown][] }): JSX.Element | null {
+  if (!props.entries.length) {
+    return null;
+  }
+  return (
+    <dl className="jp-pipelines-config">
+      {props.entries.map(([k, v]) => (
+        <React.Fragment key={k}>
+          <dt>{k}</dt>
+          <dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+        </React.Fragment>
+      ))}
+    </dl>
+  );
+}
+
+function Settings(props: {
+  kind: 'compute' | 'storage';
+  title: string;
+  settings: IBackendSettings | null;
+}) {
   const { settings } = props;
   if (!settings) {
     return null;
   }
-  const entries = Object.entries(settings.config ?? {});
   return (
-    <div
-      className="jp-pipelines-settings"
-      data-kind={props.title.toLowerCase()}
-    >
+    <div className="jp-pipelines-settings" data-kind={props.kind}>
       <div>
         <span className="jp-pipelines-label">{props.title}</span>{' '}
         <span className="jp-pipelines-backend">{settings.backend}</span>
       </div>
-      {entries.length > 0 && (
-        <dl className="jp-pipelines-config">
-          {entries.map(([k, v]) => (
-            <React.Fragment key={k}>
-              <dt>{k}</dt>
-              <dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
-            </React.Fragment>
-          ))}
-        </dl>
-      )}
+      <Config entries={Object.entries(settings.config ?? {})} />
     </div>
   );
 }
 
 function Summary(props: { execution: IExecution; now: number }) {
+  const trans = useTrans();
   const e = props.execution;
-  const rows: [string, string, string?][] = [
-    ['Pipeline', e.pipeline],
-    ['Project', e.project],
-    ['Tag', e.tag ?? ''],
-    ['Commit', shortCommit(e.commit), e.commit ?? ''],
-    ['Created', absoluteTime(e.created)],
-    ['Started', absoluteTime(e.started)],
-    ['Ended', absoluteTime(e.ended)],
-    ['Duration', formatDuration(liveDuration(e, props.now))],
-    ['Debug', e.debug ? 'yes' : 'no']
+  const rows: [string, string, string, string?][] = [
+    ['pipeline', trans.__('Pipeline'), e.pipeline],
+    ['project', trans.__('Project'), e.project],
+    ['tag', trans.__('Tag'), e.tag ?? ''],
+    ['commit', trans.__('Commit'), shortCommit(e.commit), e.commit ?? ''],
+    ['created', trans.__('Created'), absoluteTime(e.created)],
+    ['started', trans.__('Started'), absoluteTime(e.started)],
+    ['ended', trans.__('Ended'), absoluteTime(e.ended)],
+    [
+      'duration',
+      trans.__('Duration'),
+      formatDuration(liveDuration(e, props.now))
+    ],
+    ['debug', trans.__('Debug'), e.debug ? trans.__('yes') : trans.__('no')]
   ];
   return (
     <dl className="jp-pipelines-summary">
       {rows
-        .filter(([, v]) => v !== '')
-        .map(([k, v, title]) => (
-          <React.Fragment key={k}>
-            <dt>{k}</dt>
-            <dd
-              className={`jp-pipelines-${k.toLowerCase()}`}
-              title={title || undefined}
-            >
+        .filter(([, , v]) => v !== '')
+        .map(([key, label, v, title]) => (
+          <React.Fragment key={key}>
+            <dt>{label}</dt>
+            <dd className={`jp-pipelines-${key}`} title={title || undefined}>
               {v}
             </dd>
           </React.Fragment>
@@ -205,77 +158,50 @@ function Summary(props: { execution: IExecution; now: number }) {
   );
 }
 
-function Compare(props: {
-  store: PipelinesStore;
+/** The node shown: the chosen one, else a failed or running one. */
+export function shownNode(state: IState): string | null {
+  return state.node ?? (state.details ? defaultNode(state.details.jobs) : null);
+}
+
+/** The graph of the execution, selecting nodes in the store. */
+export function ExecutionGraph(props: {
+  execution: IExecution;
   state: IState;
-  mine: string;
-}) {
-  const { store, state } = props;
-  const [other, setOther] = React.useState('');
-  const tags = state.tags.filter(t => t.name !== props.mine);
-  const lines = state.diff ? diffLines(state.diff) : null;
-  return (
-    <div className="jp-pipelines-comparison">
-      <div className="jp-pipelines-compare-bar">
-        <select
-          className="jp-pipelines-compare-select"
-          aria-label="Tag to compare with"
-          value={other}
-          onFocus={() => {
-            if (!state.tags.length) {
-              void store.loadTags();
-            }
-          }}
-          onChange={ev => setOther(ev.target.value)}
-        >
-          <option value="">compare with…</option>
-          {tags.map(t => (
-            <option key={t.name} value={t.name}>
-              {t.name}
-            </option>
-          ))}
-        </select>
-        <button
-          className="jp-pipelines-compare jp-Button jp-mod-styled jp-mod-reject"
-          disabled={!other || state.busy === 'compare'}
-          onClick={() => void store.compare(other)}
-        >
-          Compare
-        </button>
-      </div>
-      {lines && state.diff && (
-        <div
-          className="jp-pipelines-diff"
-          data-a={state.diff.a}
-          data-b={state.diff.b}
-        >
-          <div className="jp-pipelines-muted">
-            {state.diff.a} → {state.diff.b}
-          </div>
-          {lines.length === 0 && <div>No differences.</div>}
-          <ul>
-            {lines.map(line => (
-              <li
-                key={`${line.kind}:${line.node}`}
-                className={`jp-pipelines-diff-${line.kind}`}
-                data-node={line.node}
-              >
-                <span className="jp-pipelines-diff-kind">{line.kind}</span>{' '}
-                <span className="jp-pipelines-diff-node">{line.node}</span>
-                {line.details.length > 0 && (
-                  <ul>
-                    {line.details.map(d => (
-                      <li key={d}>{d}</li>
-                    ))}
-                  </ul>
-                )}
-              </li>
-            ))}
-          </ul>
-        </div>
-      )}
-    </div>
+  store: PipelinesStore;
+  now: number;
+  height?: number | string;
+}): JSX.Element | null {
+  const trans = useTrans();
+  const { execution: e } = props;
+  const states = React.useMemo(
+    () => nodeStates(e.graph, e.jobs),
+    [e.graph, e.jobs]
   );
+  if (!e.graph?.nodes?.length) {
+    return null;
+  }
+  return (
+    <GraphView
+      graph={e.graph}
+      states={states}
+      now={props.now}
+      selected={shownNode(props.state)}
+      onSelect={id => props.store.selectNode(id)}
+      trans={trans}
+      height={props.height}
+    />
+  );
+}
+
+/** The selected input/output node, if that is what is selected. */
+export function SelectedArtifact(props: {
+  execution: IExecution;
+  node: string | null;
+}): JSX.Element | null {
+  const node = props.execution.graph?.nodes.find(n => n.id === props.node);
+  return node && node.kind !== 'operation' ? (
+    <ArtifactNode node={node} />
+  ) : null;
 }
 
 export function Details(props: {
@@ -283,14 +209,31 @@ export function Details(props: {
   state: IState;
   now: number;
   onDelete: () => void;
+  /** Open the execution in the main area (absent: no button). */
+  onOpen?: () => void;
 }): JSX.Element {
+  const trans = useTrans();
   const { store, state, now } = props;
   const sel = state.selected!;
   const e = state.details;
   const [toggled, setToggled] = React.useState<{ [op: string]: boolean }>({});
   React.useEffect(() => setToggled({}), [sel.project, sel.name]);
-  const busy = state.busy;
-  const active = !!e && isActive(e.status);
+  const listRef = React.useRef<HTMLUListElement>(null);
+  const node = state.node;
+  React.useEffect(() => {
+    if (!node) {
+      return;
+    }
+    setToggled(t => ({ ...t, [node]: true }));
+    const items = listRef.current?.querySelectorAll('.jp-pipelines-job');
+    const el = [...(items ?? [])].find(
+      item => item.getAttribute('data-op') === node
+    );
+    el?.scrollIntoView?.({ block: 'nearest' });
+  }, [node]);
+  const selectedNode = shownNode(state);
+  const expandedByDefault = (job: IJob) =>
+    !NOT_STARTED.has(String(job.status)) || job.op === selectedNode;
 
   return (
     <div
@@ -304,47 +247,31 @@ export function Details(props: {
           {sel.name}
         </span>
         {e && <Status status={String(e.status)} />}
+        {props.onOpen && (
+          <button
+            className="jp-pipelines-open jp-Button jp-mod-minimal"
+            title={trans.__('Open in the main area')}
+            aria-label={trans.__('Open in the main area')}
+            onClick={props.onOpen}
+          >
+            ⤢
+          </button>
+        )}
         <button
           className="jp-pipelines-close jp-Button jp-mod-minimal"
-          title="Close details"
-          aria-label="Close details"
+          title={trans.__('Close details')}
+          aria-label={trans.__('Close details')}
           onClick={() => void store.select(null)}
         >
           ×
         </button>
       </div>
-      <div className="jp-pipelines-actions">
-        {active && (
-          <button
-            className="jp-pipelines-cancel jp-Button jp-mod-styled jp-mod-warn"
-            disabled={busy !== null}
-            onClick={() => void store.cancel()}
-          >
-            {busy === 'cancel' ? 'Canceling…' : 'Cancel'}
-          </button>
-        )}
-        <button
-          className="jp-pipelines-rerun jp-Button jp-mod-styled jp-mod-accept"
-          disabled={busy !== null || !e || active}
-          onClick={() => void store.rerun()}
-        >
-          {busy === 'rerun' ? 'Starting…' : 'Re-run'}
-        </button>
-        <button
-          className="jp-pipelines-delete jp-Button jp-mod-styled jp-mod-reject"
-          disabled={busy !== null}
-          onClick={props.onDelete}
-        >
-          {busy === 'delete' ? 'Deleting…' : 'Delete'}
-        </button>
-        <button
-          className="jp-pipelines-export jp-Button jp-mod-styled jp-mod-reject"
-          disabled={busy !== null || !e}
-          onClick={() => void store.exportSelected()}
-        >
-          {busy === 'export' ? 'Exporting…' : 'Export'}
-        </button>
-      </div>
+      <Actions
+        store={store}
+        state={state}
+        execution={e}
+        onDelete={props.onDelete}
+      />
       {state.detailsError && <Alert kind="error">{state.detailsError}</Alert>}
       {state.actionError && <Alert kind="error">{state.actionError}</Alert>}
       {state.message && <Alert kind="info">{state.message}</Alert>}
@@ -356,38 +283,124 @@ export function Details(props: {
               {e.error}
             </pre>
           )}
-          <div className="jp-pipelines-section">Operations</div>
-          <ul className="jp-pipelines-jobs">
+          {!!e.graph?.nodes?.length && (
+            <>
+              <div className="jp-pipelines-section">{trans.__('Graph')}</div>
+              <ExecutionGraph
+                execution={e}
+                state={state}
+                store={store}
+                now={now}
+                height={store.settings.graphHeight}
+              />
+              <SelectedArtifact execution={e} node={selectedNode} />
+            </>
+          )}
+          <div className="jp-pipelines-section">{trans.__('Operations')}</div>
+          <ul className="jp-pipelines-jobs" ref={listRef}>
             {jobsInOrder(e.jobs).map(job => (
               <Job
                 key={job.op}
                 job={job}
+                execution={e}
                 now={now}
                 log={state.logs[job.op]}
-                expanded={
-                  toggled[job.op] ?? !NOT_STARTED.has(String(job.status))
-                }
+                state={state}
+                store={store}
+                selected={job.op === selectedNode}
+                expanded={toggled[job.op] ?? expandedByDefault(job)}
                 onToggle={() =>
                   setToggled(t => ({
                     ...t,
-                    [job.op]: !(
-                      t[job.op] ?? !NOT_STARTED.has(String(job.status))
-                    )
+                    [job.op]: !(t[job.op] ?? expandedByDefault(job))
                   }))
                 }
               />
             ))}
             {e.jobs.length === 0 && (
-              <li className="jp-pipelines-muted">No operations.</li>
+              <li className="jp-pipelines-muted">
+                {trans.__('No operations.')}
+              </li>
             )}
           </ul>
-          <div className="jp-pipelines-section">Settings</div>
-          <Settings title="Compute" settings={e.compute} />
-          <Settings title="Storage" settings={e.storage} />
-          <div className="jp-pipelines-section">Compare</div>
-          <Compare store={store} state={state} mine={e.tag || e.name} />
+          {e.params && Object.keys(e.params).length > 0 && (
+            <>
+              <div className="jp-pipelines-section">
+                {trans.__('Parameters')}
+              </div>
+              <div className="jp-pipelines-params">
+                <Config entries={Object.entries(e.params)} />
+              </div>
+            </>
+          )}
+          <div className="jp-pipelines-section">{trans.__('Settings')}</div>
+          <Settings
+            kind="compute"
+            title={trans.__('Compute')}
+            settings={e.compute}
+          />
+          <Settings
+            kind="storage"
+            title={trans.__('Storage')}
+            settings={e.storage}
+          />
+          <div className="jp-pipelines-section">{trans.__('Compare')}</div>
+          <Compare
+            store={store}
+            state={state}
+            mine={e.tag || e.name}
+            project={e.project}
+          />
         </>
       )}
+    </div>
+  );
+}
+
+/** Cancel, Re-run, Delete, Export. */
+export function Actions(props: {
+  store: PipelinesStore;
+  state: IState;
+  execution: IExecution | null;
+  onDelete: () => void;
+}): JSX.Element {
+  const trans = useTrans();
+  const { store, state, execution: e } = props;
+  const busy = state.busy;
+  const active = !!e && isActive(e.status);
+  return (
+    <div className="jp-pipelines-actions">
+      {active && (
+        <button
+          className="jp-pipelines-cancel jp-Button jp-mod-styled jp-mod-warn"
+          disabled={busy !== null}
+          onClick={() => void store.cancel()}
+        >
+          {busy === 'cancel' ? trans.__('Canceling…') : trans.__('Cancel')}
+        </button>
+      )}
+      <button
+        className="jp-pipelines-rerun jp-Button jp-mod-styled jp-mod-accept"
+        disabled={busy !== null || !e || active}
+        title={trans.__('Run again what did not succeed')}
+        onClick={() => void store.rerun()}
+      >
+        {busy === 'rerun' ? trans.__('Starting…') : trans.__('Re-run')}
+      </button>
+      <button
+        className="jp-pipelines-delete jp-Button jp-mod-styled jp-mod-reject"
+        disabled={busy !== null}
+        onClick={props.onDelete}
+      >
+        {busy === 'delete' ? trans.__('Deleting…') : trans.__('Delete')}
+      </button>
+      <button
+        className="jp-pipelines-export jp-Button jp-mod-styled jp-mod-reject"
+        disabled={busy !== null || !e}
+        onClick={() => void store.exportSelected()}
+      >
+        {busy === 'export' ? trans.__('Exporting…') : trans.__('Export')}
+      </button>
     </div>
   );
 }

@@ -84,7 +84,8 @@ const UNITS: [number, string][] = [
 
 /**
  * Relative time: "just now", "5 seconds ago", "3 minutes ago", "in 2 hours".
- * Empty for a missing or invalid time.
+ * Empty for a missing or invalid time. `now` is the server's time (clock.ts);
+ * less than a minute ahead of it still reads "just now".
  */
 export function relativeTime(iso: string | null | undefined, now: number) {
   const t = parseTime(iso);
@@ -94,7 +95,8 @@ export function relativeTime(iso: string | null | undefined, now: number) {
   const diff = (now - t) / 1000;
   const future = diff < 0;
   let value = Math.abs(diff);
-  if (value < 5) {
+  // a moment ahead is clock skew or latency, never the future
+  if (value < 5 || (future && value < 60)) {
     return 'just now';
   }
   for (const [size, unit] of UNITS) {
@@ -112,6 +114,12 @@ export function relativeTime(iso: string | null | undefined, now: number) {
 export function absoluteTime(iso: string | null | undefined): string {
   const t = parseTime(iso);
   return isNaN(t) ? '' : new Date(t).toLocaleString();
+}
+
+/** Local time of day (a short column); the date is in `absoluteTime`. */
+export function clockTime(iso: string | null | undefined): string {
+  const t = parseTime(iso);
+  return isNaN(t) ? '' : new Date(t).toLocaleTimeString();
 }
 
 /** A byte size: "512 B", "1.5 KiB", "12.0 MiB". Empty when unknown. */

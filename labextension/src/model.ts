@@ -23,11 +23,50 @@ export interface IBackendSettings {
   config: { [key: string]: unknown };
 }
 
+/** A short look at an output's value, made by the server. */
+export type IPreview =
+  | { kind: 'value'; text: string; truncated?: boolean }
+  | { kind: 'text'; text: string; truncated?: boolean }
+  | {
+      kind: 'table';
+      columns: string[];
+      rows: unknown[][];
+      shape?: number[];
+      truncated?: boolean;
+    }
+  | {
+      kind: 'array';
+      shape: number[];
+      dtype: string;
+      text: string;
+      truncated?: boolean;
+    }
+  | { kind: 'image'; mime: string; data: string; truncated?: boolean };
+
 export interface IOutput {
   name: string;
   location: string | null;
   type: string | null;
   size: number | null;
+  preview?: IPreview | null;
+}
+
+/** One attempt of a job (a re-run adds one; the oldest comes first). */
+export interface IAttempt {
+  attempt: number;
+  status: JobStatus | string;
+  started: string | null;
+  ended: string | null;
+  duration: number | null;
+  exit_code: number | null;
+  error: string | null;
+}
+
+/** A plot drawn by an operation, served at `url` (server-relative). */
+export interface IFigure {
+  index: number;
+  mime: string;
+  url: string;
 }
 
 export interface IJob {
@@ -41,6 +80,44 @@ export interface IJob {
   error: string | null;
   traceback: string | null;
   outputs: IOutput[];
+  attempts?: IAttempt[];
+  figures?: IFigure[];
+}
+
+export type GraphNodeKind = 'operation' | 'input' | 'output';
+
+export interface IGraphNode {
+  id: string;
+  kind: GraphNodeKind | string;
+  label: string;
+  /** The key of the operation in `IExecution.operations` (operation nodes). */
+  operation: string | null;
+  /** The artifact's name (input and output nodes). */
+  artifact: string | null;
+  attributes: { [name: string]: unknown };
+}
+
+export interface IGraphEdge {
+  source: string;
+  target: string;
+  /** The source node's output name. */
+  output: string;
+  /** The target node's input name. */
+  input: string;
+}
+
+/** The graph of a pipeline as snapshotted for an execution. */
+export interface IGraph {
+  nodes: IGraphNode[];
+  edges: IGraphEdge[];
+}
+
+/** One operation's definition in an execution's snapshot. */
+export interface IOperationInfo {
+  source: string;
+  inputs: string[];
+  outputs: string[];
+  attributes: { [name: string]: { type: string | null; default: unknown } };
 }
 
 export interface IExecution {
@@ -59,6 +136,21 @@ export interface IExecution {
   compute: IBackendSettings | null;
   storage: IBackendSettings | null;
   jobs: IJob[];
+  /** The graph, operations and parameters: in one execution's answer only. */
+  graph?: IGraph | null;
+  operations?: { [key: string]: IOperationInfo } | null;
+  params?: { [key: string]: unknown } | null;
+  /** The server's clock when it answered (ISO 8601), if it said. */
+  now?: string | null;
+}
+
+/** One page of the executions list. */
+export interface IExecutionPage {
+  executions: IExecution[];
+  /** The cursor of the next (older) page; null at the end. */
+  next: string | null;
+  /** The server's clock when it answered. */
+  now: string | null;
 }
 
 export interface ITag {
@@ -74,6 +166,8 @@ export interface IChangedOperation {
   node: string;
   source_changed: boolean;
   attributes: { [key: string]: [unknown, unknown] };
+  old_source?: string | null;
+  new_source?: string | null;
 }
 
 export interface ITagDiff {
@@ -273,39 +367,6 @@ export function mergeJob(
     jobs.push({ ...pendingJob(update.op), ...update } as IJob);
   }
   return { ...execution, jobs };
-}
-
-/** The result of appending a log chunk at an offset. */
-export interface ILogAppend {
-  text: string;
-  /** True when the chunk starts past the end: part of the log is missing. */
-  gap: boolean;
-}
-
-/**
- * Append a chunk that starts at `offset` to a log, skipping what the log
- * already has (a chunk seen again after a reconnect).
- */
-export function appendLog(
-  current: string,
-  offset: number | null | undefined,
-  chunk: string
-): ILogAppend {
-  if (typeof offset !== 'number' || !isFinite(offset)) {
-    return { text: current + chunk, gap: false };
-  }
-  const end = current.length;
-  if (offset === end) {
-    return { text: current + chunk, gap: false };
-  }
-  if (offset < end) {
-    const skip = end - offset;
-    if (skip >= chunk.length) {
-      return { text: current, gap: false };
-    }
-    return { text: current + chunk.slice(skip), gap: false };
-  }
-  return { text: current + chunk, gap: true };
 }
 
 /**

@@ -4,11 +4,13 @@
  */
 import * as React from 'react';
 
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
 
 import { Alert, Status } from './components';
+import { PanelContext, useTrans } from './context';
+import type { IPanelServices } from './context';
 import { Details } from './details';
+import { confirmDelete } from './dialogs';
 import {
   absoluteTime,
   formatDuration,
@@ -28,6 +30,7 @@ function Row(props: {
   now: number;
   onSelect: () => void;
 }): JSX.Element {
+  const trans = useTrans();
   const { execution: e, now } = props;
   const duration = formatDuration(liveDuration(e, now));
   return (
@@ -54,13 +57,13 @@ function Row(props: {
         <Status status={e.status} />
       </div>
       <div className="jp-pipelines-row-meta">
-        <span className="jp-pipelines-pipeline" title="Pipeline">
+        <span className="jp-pipelines-pipeline" title={trans.__('Pipeline')}>
           {props.showProject ? `${e.project} / ${e.pipeline}` : e.pipeline}
         </span>
         <span className="jp-pipelines-created" title={absoluteTime(e.created)}>
           {relativeTime(e.created, now)}
         </span>
-        <span className="jp-pipelines-duration" title="Duration">
+        <span className="jp-pipelines-duration" title={trans.__('Duration')}>
           {duration}
         </span>
       </div>
@@ -68,7 +71,12 @@ function Row(props: {
   );
 }
 
-export function PanelView(props: { store: PipelinesStore }): JSX.Element {
+export function PanelView(props: {
+  store: PipelinesStore;
+  /** Open an execution in the main area (the command). */
+  onOpen?: (project: string, name: string) => void;
+}): JSX.Element {
+  const trans = useTrans();
   const { store } = props;
   const state = useStoreState(store);
   const visible = filterExecutions(
@@ -78,39 +86,36 @@ export function PanelView(props: { store: PipelinesStore }): JSX.Element {
   );
   const running =
     anyRunning(visible) || anyRunning(state.details ? [state.details] : []);
-  const now = useNow(running);
-  const projects = projectsOf(
-    state.executions,
-    state.project ? [state.project] : []
-  );
+  const now = useNow(running, state.clockOffset);
+  const projects = projectsOf(state.executions, [
+    ...state.knownProjects,
+    ...(state.project ? [state.project] : [])
+  ]);
   const sel = state.selected;
 
-  const confirmDelete = async () => {
+  const askDelete = async () => {
     if (!sel) {
       return;
     }
-    const result = await showDialog({
-      title: 'Delete execution',
-      body: `Delete the execution "${sel.name}" of project "${sel.project}"? A running execution is canceled first. This cannot be undone.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (result.button.accept) {
+    if (await confirmDelete(trans, sel)) {
       await store.remove();
     }
   };
 
   return (
     <div className="jp-pipelines-body">
-      <div className="jp-pipelines-header">Pipeline executions</div>
+      <div className="jp-pipelines-header">
+        {trans.__('Pipeline executions')}
+      </div>
       <div className="jp-pipelines-toolbar">
         <select
           className="jp-pipelines-project"
-          aria-label="Project"
-          title="Project"
+          aria-label={trans.__('Project')}
+          title={trans.__('Project')}
           value={state.project ?? ''}
-          onChange={ev => store.setProject(ev.target.value || null)}
+          onChange={ev => void store.setProject(ev.target.value || null)}
         >
-          <option value="">All projects</option>
+          <option value="">{trans.__('All projects')}</option>
           {projects.map(p => (
             <option key={p} value={p}>
               {p}
@@ -120,22 +125,26 @@ export function PanelView(props: { store: PipelinesStore }): JSX.Element {
         <input
           className="jp-pipelines-filter"
           type="search"
-          placeholder="Filter"
-          aria-label="Filter executions"
+          placeholder={trans.__('Filter')}
+          aria-label={trans.__('Filter executions')}
           value={state.filter}
           onChange={ev => store.setFilter(ev.target.value)}
         />
         <button
           className="jp-pipelines-refresh jp-Button jp-mod-minimal"
-          title="Refresh"
-          aria-label="Refresh"
+          title={trans.__('Refresh')}
+          aria-label={trans.__('Refresh')}
           onClick={() => void store.refresh()}
         >
           <refreshIcon.react tag="span" />
         </button>
       </div>
       {state.error && <Alert kind="error">{state.error}</Alert>}
-      <ul className="jp-pipelines-list" role="listbox" aria-label="Executions">
+      <ul
+        className="jp-pipelines-list"
+        role="listbox"
+        aria-label={trans.__('Executions')}
+      >
         {visible.map(e => (
           <Row
             key={`${e.project}/${e.name}`}
@@ -151,10 +160,21 @@ export function PanelView(props: { store: PipelinesStore }): JSX.Element {
         {visible.length === 0 && (
           <li className="jp-pipelines-empty">
             {state.loading
-              ? 'Loading…'
+              ? trans.__('Loading…')
               : state.executions.length
-                ? 'No execution matches.'
-                : 'No executions yet.'}
+                ? trans.__('No execution matches.')
+                : trans.__('No executions yet.')}
+          </li>
+        )}
+        {state.next && (
+          <li className="jp-pipelines-more">
+            <button
+              className="jp-pipelines-load-more jp-Button jp-mod-styled jp-mod-reject"
+              disabled={state.loadingMore}
+              onClick={() => void store.loadMore()}
+            >
+              {state.loadingMore ? trans.__('Loading…') : trans.__('Load more')}
+            </button>
           </li>
         )}
       </ul>
@@ -163,7 +183,12 @@ export function PanelView(props: { store: PipelinesStore }): JSX.Element {
           store={store}
           state={state}
           now={now}
-          onDelete={() => void confirmDelete()}
+          onDelete={() => void askDelete()}
+          onOpen={
+            props.onOpen
+              ? () => props.onOpen!(sel.project, sel.name)
+              : undefined
+          }
         />
       )}
     </div>
@@ -172,15 +197,23 @@ export function PanelView(props: { store: PipelinesStore }): JSX.Element {
 
 /** The Lumino widget of the panel. */
 export class PipelinesPanel extends ReactWidget {
-  constructor(readonly store: PipelinesStore) {
+  constructor(
+    readonly store: PipelinesStore,
+    private readonly _services: IPanelServices,
+    private readonly _onOpen?: (project: string, name: string) => void
+  ) {
     super();
     this.id = PANEL_ID;
     this.addClass('jp-pipelines-panel');
-    this.title.caption = 'Pipeline executions';
+    this.title.caption = _services.trans.__('Pipeline executions');
   }
 
   protected render(): JSX.Element {
-    return <PanelView store={this.store} />;
+    return (
+      <PanelContext.Provider value={this._services}>
+        <PanelView store={this.store} onOpen={this._onOpen} />
+      </PanelContext.Provider>
+    );
   }
 
   dispose(): void {

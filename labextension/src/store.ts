@@ -3,14 +3,25 @@
  * execution's details, its logs and the actions on it. Independent of React
  * and of JupyterLab (the API is injected), so it is unit-tested with a fake.
  */
-import type { IPipelinesAPI } from './api';
+import type { IPipelinesAPI, SourceEdits } from './api';
+import { clockOffset } from './clock';
+import { ITrans, englishTrans } from './i18n';
+import {
+  DEFAULT_LOG_LIMIT_KB,
+  EMPTY_LOG,
+  ILogBuffer,
+  appendChunk,
+  limitChars,
+  logFromText
+} from './logbuffer';
 import {
   IExecution,
+  IExecutionPage,
   IJob,
   IPipelinesEvent,
   ITag,
   ITagDiff,
-  appendLog,
+  compareExecutions,
   isActive,
   mergeExecution,
   mergeJob,
@@ -35,9 +46,37 @@ export interface IPersistedState {
 
 export type Action = 'cancel' | 'rerun' | 'delete' | 'export' | 'compare';
 
+/** The key of an attempt's log in `IState.attemptLogs`. */
+export function attemptKey(op: string, attempt: number): string {
+  return `${op}#${attempt}`;
+}
+
+/** Options from the settings. */
+export interface IStoreSettings {
+  /** Executions per page of the list. */
+  pageSize: number;
+  /** The most log text kept per operation, in KiB. */
+  logLimitKB: number;
+  /** The height of the graph in the side panel, in px. */
+  graphHeight: number;
+}
+
+export const DEFAULT_STORE_SETTINGS: IStoreSettings = {
+  pageSize: 50,
+  logLimitKB: DEFAULT_LOG_LIMIT_KB,
+  graphHeight: 220
+};
+
 export interface IState {
   executions: IExecution[];
   loading: boolean;
+  /** The cursor of the next page of the list; null when all are loaded. */
+  next: string | null;
+  loadingMore: boolean;
+  /** Server clock minus client clock, in ms (from the latest answer). */
+  clockOffset: number;
+  /** Every project seen so far (for the selector). */
+  knownProjects: string[];
   /** The error of the last list refresh. */
   error: string | null;
   /** The selected project; null shows every project. */
@@ -46,8 +85,16 @@ export interface IState {
   selected: ISelection | null;
   details: IExecution | null;
   detailsError: string | null;
-  /** Logs of the selected execution, by op. */
-  logs: { [op: string]: string };
+  /** Logs of the selected execution's latest attempts, by op. */
+  logs: { [op: string]: ILogBuffer };
+  /** Logs of earlier attempts, by `attemptKey(op, n)`. */
+  attemptLogs: { [key: string]: ILogBuffer };
+  /** The selected node of the graph (an op for operations). */
+  node: string | null;
+  /** Edited operation sources (debug executions), by operation key. */
+  edits: SourceEdits;
+  /** The server's answer to the last re-run with edits, when refused. */
+  editError: string | null;
   /** The action running on the selected execution, if any. */
   busy: Action | null;
   /** The error of the last action. */
@@ -75,6 +122,9 @@ function statusOf(error: unknown): number | undefined {
 
 export interface IStoreOptions {
   api: IPipelinesAPI;
+  /** The strings of the messages the store makes. */
+  trans?: ITrans;
+  settings?: Partial<IStoreSettings>;
   /** Called with what to remember whenever it changes. */
   persist?: (state: IPersistedState) => void;
   /** Follow the selected execution's event stream (off in tests). */
@@ -86,6 +136,24 @@ export class PipelinesStore {
     this._api = options.api;
     this._persist = options.persist;
     this._follow = options.follow ?? true;
+    this._trans = options.trans ?? englishTrans;
+    this.configure(options.settings ?? {});
+  }
+
+  /** Apply (changed) settings; views re-render with them. */
+  configure(settings: Partial<IStoreSettings>): void {
+    const merged = { ...this._settings, ...settings };
+    const d = DEFAULT_STORE_SETTINGS;
+    this._settings = {
+      pageSize: merged.pageSize > 0 ? Math.floor(merged.pageSize) : d.pageSize,
+      logLimitKB: merged.logLimitKB > 0 ? merged.logLimitKB : d.logLimitKB,
+      graphHeight: merged.graphHeight > 0 ? merged.graphHeight : d.graphHeight
+    };
+    this._set({});
+  }
+
+  get settings(): IStoreSettings {
+    return this._settings;
   }
 
   get state(): IState {
@@ -123,12 +191,21 @@ export class PipelinesStore {
     }
   }
 
-  /** (Re-)fetch the executions list, and the selected execution. */
+  /**
+   * (Re-)fetch the first page of the list, and the selected execution. Older
+   * pages loaded before are kept (with their cursor).
+   */
   async refresh(): Promise<void> {
+    const project = this._state.project;
     this._set({ loading: true });
     try {
-      const executions = sortExecutions(await this._api.listExecutions());
-      this._set({ executions, loading: false, error: null });
+      const page = await this._api.listExecutions({
+        project,
+        limit: this._settings.pageSize
+      });
+      if (project === this._state.project) {
+        this._takeFirstPage(page);
+      }
     } catch (error) {
       this._set({ loading: false, error: messageOf(error) });
     }
@@ -138,8 +215,48 @@ export class PipelinesStore {
     }
   }
 
-  setProject(project: string | null): void {
-    this._set({ project: project || null }, true);
+  /** Fetch the next (older) page of the list. */
+  async loadMore(): Promise<void> {
+    const { next, project } = this._state;
+    if (!next || this._state.loadingMore) {
+      return;
+    }
+    this._set({ loadingMore: true });
+    try {
+      const page = await this._api.listExecutions({
+        project,
+        limit: this._settings.pageSize,
+        before: next
+      });
+      if (project !== this._state.project) {
+        return;
+      }
+      let executions = this._state.executions;
+      for (const e of page.executions) {
+        executions = upsertExecution(executions, e);
+      }
+      this._set({
+        executions,
+        next: page.next,
+        error: null,
+        knownProjects: this._withProjects(page.executions),
+        ...this._clock(page.now)
+      });
+    } catch (error) {
+      this._set({ error: messageOf(error) });
+    } finally {
+      this._set({ loadingMore: false });
+    }
+  }
+
+  /** Show one project (null: all); the list is fetched for it. */
+  setProject(project: string | null): Promise<void> {
+    const value = project || null;
+    if (value === this._state.project) {
+      return Promise.resolve();
+    }
+    this._set({ project: value, executions: [], next: null }, true);
+    return this.refresh();
   }
 
   setFilter(filter: string): void {
@@ -201,6 +318,10 @@ export class PipelinesStore {
         details: placeholder,
         detailsError: null,
         logs: {},
+        attemptLogs: {},
+        node: null,
+        edits: {},
+        editError: null,
         busy: null,
         actionError: null,
         message: null,
@@ -236,25 +357,69 @@ export class PipelinesStore {
 
   async cancel(): Promise<void> {
     await this._action('cancel', async sel => {
-      await this._api.cancel(sel.project, sel.name);
+      const answer = await this._api.cancel(sel.project, sel.name);
+      this._set(this._clock(answer?.now));
       await this.refreshExecution(sel.project, sel.name);
     });
   }
 
+  /** Re-run what did not succeed. */
   async rerun(): Promise<void> {
-    await this._action('rerun', async sel => {
-      const result = await this._api.rerun(sel.project, sel.name);
-      if (result && result.name !== sel.name) {
-        // the server made a new execution: show it
-        this._set({
-          executions: upsertExecution(this._state.executions, result)
-        });
-        await this.select({ project: result.project, name: result.name });
-        return;
+    await this._action('rerun', sel => this._rerun(sel));
+  }
+
+  /** Select a node of the graph (null: none); fetch its log if needed. */
+  selectNode(node: string | null): void {
+    if (node === this._state.node) {
+      return;
+    }
+    this._set({ node });
+    if (node && this._state.details) {
+      const job = this._state.details.jobs.find(j => j.op === node);
+      if (job && !(node in this._state.logs) && job.started) {
+        void this.loadLog(node);
       }
-      this._logStatus.clear();
-      this._set({ logs: {} });
-      await this.refreshExecution(sel.project, sel.name);
+    }
+  }
+
+  /** Edit an operation's source (debug executions); null drops the edit. */
+  setEdit(operation: string, source: string | null): void {
+    const edits = { ...this._state.edits };
+    if (source === null) {
+      delete edits[operation];
+    } else {
+      edits[operation] = source;
+    }
+    this._set({ edits, editError: null });
+  }
+
+  /**
+   * Re-run the selected debug execution with the edited sources. A refusal
+   * (the source does not compile, changes inputs/outputs) keeps the edits
+   * and shows the server's message in `editError`.
+   */
+  async rerunWithEdits(): Promise<void> {
+    const edits = this._state.edits;
+    if (!Object.keys(edits).length) {
+      return;
+    }
+    this._set({ editError: null });
+    await this._action('rerun', async sel => {
+      try {
+        await this._rerun(sel, edits);
+      } catch (error) {
+        const status = statusOf(error);
+        if (status !== undefined && status >= 400 && status < 500) {
+          if (this._isSelected(sel)) {
+            this._set({ editError: messageOf(error) });
+          }
+          return;
+        }
+        throw error;
+      }
+      if (this._isSelected(sel)) {
+        this._set({ edits: {} });
+      }
     });
   }
 
@@ -279,7 +444,7 @@ export class PipelinesStore {
       const { url } = await this._api.exportExecution(sel.project, sel.name);
       await this._api.download(url, `${sel.name}.zip`);
       if (this._isSelected(sel)) {
-        this._set({ message: `Exported ${sel.name}` });
+        this._set({ message: this._trans.__('Exported %1', sel.name) });
       }
     });
   }
@@ -311,18 +476,126 @@ export class PipelinesStore {
       if (!this._isSelected(sel)) {
         return;
       }
-      const current = this._state.logs[op] ?? '';
-      if (text.length >= current.length) {
-        this._set({ logs: { ...this._state.logs, [op]: text } });
+      const current = this._state.logs[op] ?? EMPTY_LOG;
+      if (text.length >= current.text.length) {
+        const buffer = logFromText(text, this._limit());
+        this._set({
+          logs: {
+            ...this._state.logs,
+            [op]: { ...buffer, skipped: current.skipped }
+          }
+        });
       }
     } catch (error) {
       if (statusOf(error) !== 404 && this._isSelected(sel)) {
-        this._set({ actionError: `Log of ${op}: ${messageOf(error)}` });
+        this._set({ actionError: this._logError(op, error) });
+      }
+    }
+  }
+
+  /** Fetch the log of one attempt of an operation. */
+  async loadAttemptLog(op: string, attempt: number): Promise<void> {
+    const sel = this._state.selected;
+    if (!sel) {
+      return;
+    }
+    const key = attemptKey(op, attempt);
+    try {
+      const text = await this._api.jobLog(sel.project, sel.name, op, attempt);
+      if (this._isSelected(sel)) {
+        this._set({
+          attemptLogs: {
+            ...this._state.attemptLogs,
+            [key]: logFromText(text, this._limit())
+          }
+        });
+      }
+    } catch (error) {
+      if (this._isSelected(sel)) {
+        this._set({
+          attemptLogs: { ...this._state.attemptLogs, [key]: EMPTY_LOG },
+          actionError:
+            statusOf(error) === 404 ? null : this._logError(op, error)
+        });
       }
     }
   }
 
   // -- internals ------------------------------------------------------------
+
+  private async _rerun(sel: ISelection, edits?: SourceEdits): Promise<void> {
+    const result = await this._api.rerun(sel.project, sel.name, edits);
+    this._set(this._clock(result?.now));
+    if (result && result.name !== sel.name) {
+      // the server made a new execution: show it
+      this._set({
+        executions: upsertExecution(this._state.executions, result)
+      });
+      await this.select({ project: result.project, name: result.name });
+      return;
+    }
+    this._logStatus.clear();
+    this._set({ logs: {}, attemptLogs: {} });
+    await this.refreshExecution(sel.project, sel.name);
+  }
+
+  /**
+   * Take a fresh first page: it replaces the newest part of the list; what
+   * is older than its last entry (pages loaded since) stays, with its cursor.
+   */
+  private _takeFirstPage(page: IExecutionPage): void {
+    const fresh = sortExecutions(page.executions);
+    let next = page.next;
+    let executions = fresh;
+    if (page.next && fresh.length) {
+      const last = fresh[fresh.length - 1];
+      const project = this._state.project;
+      const older = this._state.executions.filter(
+        e =>
+          compareExecutions(last, e) < 0 &&
+          (project === null || e.project === project)
+      );
+      if (older.length && this._state.next !== null) {
+        executions = [...fresh, ...older];
+        next = this._state.next;
+      } else if (older.length) {
+        // everything older was loaded already: keep it, nothing more to load
+        executions = [...fresh, ...older];
+        next = null;
+      }
+    }
+    this._set({
+      executions,
+      next,
+      loading: false,
+      error: null,
+      knownProjects: this._withProjects(page.executions),
+      ...this._clock(page.now)
+    });
+  }
+
+  /** Known projects with those of these executions. */
+  private _withProjects(list: readonly IExecution[]): string[] {
+    const known = this._state.knownProjects;
+    const added = list
+      .map(e => e.project)
+      .filter((p, i, all) => p && !known.includes(p) && all.indexOf(p) === i);
+    return added.length ? [...known, ...added].sort() : known;
+  }
+
+  /** The state patch of a server time, if any (see clock.ts). */
+  private _clock(now: string | null | undefined): Partial<IState> {
+    const offset = clockOffset(now);
+    return offset === null ? {} : { clockOffset: offset };
+  }
+
+  private _limit(): number {
+    return limitChars(this._settings.logLimitKB);
+  }
+
+  private _logError(op: string, error: unknown): string {
+    return this._trans.__('Log of %1: %2', op, messageOf(error));
+  }
 
   private async _action(
     action: Action,
@@ -349,9 +622,19 @@ export class PipelinesStore {
   private async _fetchOne(project: string, name: string): Promise<void> {
     try {
       const execution = await this._api.getExecution(project, name);
+      const isNew = !this._state.executions.some(
+        e => e.project === project && e.name === name
+      );
       this._set({
-        executions: upsertExecution(this._state.executions, execution)
+        executions: upsertExecution(this._state.executions, execution),
+        knownProjects: this._withProjects([execution]),
+        ...this._clock(execution.now)
       });
+      const sel = this._state.selected;
+      if (isNew && sel && sel.project === project && sel.name !== name) {
+        // a new tag to compare with
+        void this.loadTags();
+      }
       if (this._isSelected({ project, name })) {
         this._setDetails(execution);
       }
@@ -364,7 +647,7 @@ export class PipelinesStore {
           this._stopStream();
           this._set({
             details: null,
-            detailsError: `${name} no longer exists`
+            detailsError: this._trans.__('%1 no longer exists', name)
           });
         }
       } else if (this._isSelected({ project, name })) {
@@ -381,7 +664,8 @@ export class PipelinesStore {
       }
       this._set({
         executions: upsertExecution(this._state.executions, execution),
-        detailsError: null
+        detailsError: null,
+        ...this._clock(execution.now)
       });
       this._setDetails(execution);
     } catch (error) {
@@ -400,16 +684,25 @@ export class PipelinesStore {
     }
   }
 
-  /** Fetch the full log of jobs that started or ended since last seen. */
+  /**
+   * Fetch the full log of jobs that started or ended since last seen; a new
+   * attempt (a re-run made elsewhere) starts its log afresh.
+   */
   private _syncLogs(jobs: readonly IJob[]): void {
     for (const job of jobs) {
       const status = String(job.status);
+      const attempts = job.attempts?.length ?? 0;
       const seen = this._logStatus.get(job.op);
-      if (seen === status) {
+      if (seen && seen.status === status && seen.attempts === attempts) {
         continue;
       }
+      if (seen && attempts > seen.attempts && this._state.logs[job.op]) {
+        const logs = { ...this._state.logs };
+        delete logs[job.op];
+        this._set({ logs });
+      }
       const fetchNow = TERMINAL_JOB.has(status) || status === 'running';
-      this._logStatus.set(job.op, status);
+      this._logStatus.set(job.op, { status, attempts });
       if (fetchNow) {
         void this.loadLog(job.op);
       }
@@ -494,10 +787,16 @@ export class PipelinesStore {
     if (!this._isSelected(sel)) {
       return;
     }
-    const current = this._state.logs[chunk.op] ?? '';
-    const { text, gap } = appendLog(current, chunk.offset, chunk.text);
-    if (text !== current) {
-      this._set({ logs: { ...this._state.logs, [chunk.op]: text } });
+    const current = this._state.logs[chunk.op] ?? EMPTY_LOG;
+    const { buffer, gap } = appendChunk(
+      current,
+      chunk.offset,
+      chunk.text,
+      this._limit(),
+      chunk.truncated
+    );
+    if (buffer !== current) {
+      this._set({ logs: { ...this._state.logs, [chunk.op]: buffer } });
     }
     if (gap) {
       void this.loadLog(chunk.op);
@@ -544,6 +843,8 @@ export class PipelinesStore {
   }
 
   private _api: IPipelinesAPI;
+  private _trans: ITrans;
+  private _settings: IStoreSettings = DEFAULT_STORE_SETTINGS;
   private _persist?: (state: IPersistedState) => void;
   private _follow: boolean;
   private _disposed = false;
@@ -551,11 +852,15 @@ export class PipelinesStore {
   private _inflight = new Map<string, Promise<void>>();
   private _again = new Set<string>();
   private _stream: ExecutionStream | null = null;
-  /** The job status at which each op's log was last synchronised. */
-  private _logStatus = new Map<string, string>();
+  /** The job status (and attempts) at which each op's log was synced. */
+  private _logStatus = new Map<string, { status: string; attempts: number }>();
   private _state: IState = {
     executions: [],
     loading: false,
+    next: null,
+    loadingMore: false,
+    clockOffset: 0,
+    knownProjects: [],
     error: null,
     project: null,
     filter: '',
@@ -563,6 +868,10 @@ export class PipelinesStore {
     details: null,
     detailsError: null,
     logs: {},
+    attemptLogs: {},
+    node: null,
+    edits: {},
+    editError: null,
     busy: null,
     actionError: null,
     message: null,

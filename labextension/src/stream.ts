@@ -9,6 +9,8 @@ export interface ILogChunk {
   op: string;
   offset: number;
   text: string;
+  /** Bytes the server skipped before this chunk (a flood was cut). */
+  truncated?: number;
 }
 
 export interface IStreamHandlers {
@@ -145,7 +147,10 @@ export class ExecutionStream {
           this._handlers.log({
             op: record.op,
             offset: typeof record.offset === 'number' ? record.offset : NaN,
-            text: record.text
+            text: record.text,
+            ...(typeof record.truncated === 'number' && record.truncated > 0
+              ? { truncated: record.truncated }
+              : {})
           });
         }
         break;

@@ -1,7 +1,6 @@
 import {
   EVENT_SCHEMA_ID,
   anyRunning,
-  appendLog,
   diffLines,
   filterExecutions,
   isActive,
@@ -140,29 +139,6 @@ describe('jobs', () => {
     });
     expect(withJobs.jobs[0].status).toBe('success');
     expect(mergeExecution(e, { jobs: [] }).jobs).toBe(e.jobs);
-  });
-});
-
-describe('appendLog', () => {
-  it('appends at the end', () => {
-    expect(appendLog('abc', 3, 'de')).toEqual({ text: 'abcde', gap: false });
-  });
-  it('skips what it already has', () => {
-    expect(appendLog('abcde', 2, 'cd')).toEqual({ text: 'abcde', gap: false });
-    expect(appendLog('abcde', 3, 'defg')).toEqual({
-      text: 'abcdefg',
-      gap: false
-    });
-  });
-  it('reports a gap', () => {
-    expect(appendLog('ab', 5, 'xy')).toEqual({ text: 'abxy', gap: true });
-  });
-  it('appends when there is no offset', () => {
-    expect(appendLog('ab', undefined, 'c')).toEqual({
-      text: 'abc',
-      gap: false
-    });
-    expect(appendLog('ab', NaN, 'c')).toEqual({ text: 'abc', gap: false });
   });
 });
 

@@ -1,5 +1,6 @@
 import type { IPipelinesAPI } from '../src/api';
 import type { IExecution } from '../src/model';
+import { sortExecutions } from '../src/model';
 import { IPersistedState, PipelinesStore } from '../src/store';
 import { execution, job } from './fixtures';
 
@@ -8,7 +9,7 @@ class NotFound extends Error {
 }
 
 /** An in-memory API: a dict of executions and logs, with call counts. */
-function fakeAPI(initial: IExecution[]) {
+function fakeAPI(initial: IExecution[], serverNow: string | null = null) {
   const db = new Map(initial.map(e => [`${e.project}/${e.name}`, e]));
   const logs = new Map<string, string>();
   const calls: string[] = [];
@@ -20,9 +21,23 @@ function fakeAPI(initial: IExecution[]) {
     return e;
   };
   const api: IPipelinesAPI = {
-    listExecutions: async () => {
-      calls.push('list');
-      return [...db.values()];
+    listExecutions: async (query = {}) => {
+      calls.push(
+        `list ${query.project ?? ''} ${query.limit ?? ''} ${query.before ?? ''}`.trim()
+      );
+      const all = sortExecutions(
+        [...db.values()].filter(
+          e => !query.project || e.project === query.project
+        )
+      );
+      const start = query.before ? Number(query.before) : 0;
+      const limit = query.limit ?? 50;
+      const end = start + limit;
+      return {
+        executions: all.slice(start, end),
+        next: end < all.length ? String(end) : null,
+        now: serverNow
+      };
     },
     getExecution: async (project, name) => {
       calls.push(`get ${project}/${name}`);
@@ -30,18 +45,25 @@ function fakeAPI(initial: IExecution[]) {
     },
     cancel: async (project, name) => {
       calls.push(`cancel ${name}`);
-      db.set(`${project}/${name}`, {
-        ...get(project, name),
-        status: 'canceled'
-      });
+      const canceled = { ...get(project, name), status: 'canceled' };
+      db.set(`${project}/${name}`, canceled);
+      return canceled;
     },
-    rerun: async (project, name) => {
-      calls.push(`rerun ${name}`);
+    rerun: async (project, name, operations) => {
+      calls.push(
+        `rerun ${name}${operations ? ` ${JSON.stringify(operations)}` : ''}`
+      );
       const e = get(project, name);
       if (!e.debug) {
         throw Object.assign(new Error('re-run needs debug mode'), {
           status: 409
         });
+      }
+      if (operations && Object.values(operations).some(s => s.includes('('))) {
+        throw Object.assign(
+          new Error('operation load: line 1: invalid syntax'),
+          { status: 400 }
+        );
       }
       return e;
     },
@@ -50,9 +72,15 @@ function fakeAPI(initial: IExecution[]) {
       get(project, name);
       db.delete(`${project}/${name}`);
     },
-    jobLog: async (project, name, op) => {
-      calls.push(`log ${name}/${op}`);
-      return logs.get(`${name}/${op}`) ?? '';
+    jobLog: async (project, name, op, attempt) => {
+      const key =
+        attempt === undefined ? `${name}/${op}` : `${name}/${op}#${attempt}`;
+      calls.push(`log ${key}`);
+      return logs.get(key) ?? '';
+    },
+    fetchBlob: async url => {
+      calls.push(`blob ${url}`);
+      return new Blob(['png']);
     },
     listTags: async project => [
       {
@@ -161,7 +189,8 @@ describe('PipelinesStore', () => {
     await store.select({ project: 'default', name: 'a' });
     await flush();
     expect(store.state.details?.name).toBe('a');
-    expect(store.state.logs).toEqual({ load: 'loaded 1000 rows\n' });
+    expect(Object.keys(store.state.logs)).toEqual(['load']);
+    expect(store.state.logs.load.text).toBe('loaded 1000 rows\n');
     expect(calls).not.toContain('log a/split');
     expect(store.state.tags.map(t => t.name)).toEqual(['a', 'b']);
     expect(saved[saved.length - 1]).toEqual({
@@ -267,7 +296,237 @@ describe('PipelinesStore following a running execution', () => {
     expect(opened).toBe(1);
     expect(store.state.details?.status).toBe('success');
     expect(store.state.details?.jobs[0].status).toBe('success');
-    expect(store.state.logs.load).toBe('line 1\nline 2\n');
+    expect(store.state.logs.load.text).toBe('line 1\nline 2\n');
+    store.dispose();
+  });
+});
+
+describe('PipelinesStore paging and the server clock', () => {
+  const many = Array.from({ length: 7 }, (_, i) =>
+    execution(`e${i}`, {
+      created: `2024-05-01T10:0${i}:00Z`
+    })
+  );
+
+  it('pages through next until it is null', async () => {
+    const { api, calls } = fakeAPI(many, '2024-05-01T10:10:00Z');
+    const store = new PipelinesStore({
+      api,
+      follow: false,
+      settings: { pageSize: 3 }
+    });
+    await store.refresh();
+    expect(store.state.executions.map(e => e.name)).toEqual(['e6', 'e5', 'e4']);
+    expect(store.state.next).toBe('3');
+    await store.loadMore();
+    await store.loadMore();
+    expect(store.state.executions.map(e => e.name)).toEqual([
+      'e6',
+      'e5',
+      'e4',
+      'e3',
+      'e2',
+      'e1',
+      'e0'
+    ]);
+    expect(store.state.next).toBeNull();
+    expect(calls.filter(c => c.startsWith('list'))).toEqual([
+      'list  3',
+      'list  3 3',
+      'list  3 6'
+    ]);
+    // a refresh takes the first page again and keeps what was loaded
+    await store.refresh();
+    expect(store.state.executions).toHaveLength(7);
+    expect(store.state.next).toBeNull();
+  });
+
+  it('keeps the offset of the server clock from the latest answer', async () => {
+    const { api } = fakeAPI(many, new Date(Date.now() + 16000).toISOString());
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    expect(store.state.clockOffset).toBeGreaterThan(15000);
+    expect(store.state.clockOffset).toBeLessThan(17000);
+    api.getExecution = async (project, name) => ({
+      ...many[0],
+      now: new Date(Date.now() - 5000).toISOString()
+    });
+    await store.refreshExecution('default', 'e0');
+    expect(store.state.clockOffset).toBeLessThan(-4000);
+  });
+
+  it('lists one project from the server, remembering the others', async () => {
+    const { api, calls } = fakeAPI([
+      ...many.slice(0, 2),
+      execution('p', { project: 'other' })
+    ]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    expect(store.state.knownProjects).toEqual(['default', 'other']);
+    await store.setProject('other');
+    expect(calls[calls.length - 1]).toBe('list other 50');
+    expect(store.state.executions.map(e => e.name)).toEqual(['p']);
+    expect(store.state.knownProjects).toEqual(['default', 'other']);
+  });
+});
+
+describe('PipelinesStore attempts, logs and debug edits', () => {
+  const debug = execution('d', {
+    debug: true,
+    jobs: [
+      job('load', {
+        status: 'failed',
+        started: '2024-05-01T10:00:01Z',
+        attempts: [
+          {
+            attempt: 1,
+            status: 'failed',
+            started: null,
+            ended: null,
+            duration: 1,
+            exit_code: 1,
+            error: 'boom'
+          },
+          {
+            attempt: 2,
+            status: 'failed',
+            started: null,
+            ended: null,
+            duration: 1,
+            exit_code: 1,
+            error: 'boom again'
+          }
+        ]
+      })
+    ],
+    operations: {
+      load: {
+        source: 'def load(): pass\n',
+        inputs: [],
+        outputs: ['output'],
+        attributes: {}
+      }
+    }
+  });
+
+  it('fetches the log of one attempt', async () => {
+    const { api, logs, calls } = fakeAPI([debug]);
+    logs.set('d/load#1', 'first try\n');
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'd' });
+    await store.loadAttemptLog('load', 1);
+    expect(calls).toContain('log d/load#1');
+    expect(store.state.attemptLogs['load#1'].text).toBe('first try\n');
+  });
+
+  it('caps logs to logLimitKB and says how much was cut', async () => {
+    const { api, logs } = fakeAPI([debug]);
+    logs.set('d/load', 'x'.repeat(3000));
+    const store = new PipelinesStore({
+      api,
+      follow: false,
+      settings: { logLimitKB: 1 }
+    });
+    await store.select({ project: 'default', name: 'd' });
+    await flush();
+    expect(store.state.logs.load.text).toHaveLength(1024);
+    expect(store.state.logs.load.dropped).toBe(3000 - 1024);
+  });
+
+  it('selects nodes', async () => {
+    const { api } = fakeAPI([debug]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'd' });
+    store.selectNode('load');
+    expect(store.state.node).toBe('load');
+    await store.select(null);
+    expect(store.state.node).toBeNull();
+  });
+
+  it('re-runs with edited sources; shows the refusal next to the editor', async () => {
+    const { api, calls } = fakeAPI([debug]);
+    const store = new PipelinesStore({ api, follow: false });
+    await store.select({ project: 'default', name: 'd' });
+    store.setEdit('load', 'def load(:\n');
+    await store.rerunWithEdits();
+    expect(store.state.editError).toBe(
+      'operation load: line 1: invalid syntax'
+    );
+    expect(store.state.actionError).toBeNull();
+    expect(store.state.edits).toEqual({ load: 'def load(:\n' });
+    expect(store.state.busy).toBeNull();
+
+    store.setEdit('load', 'def load: return 1\n');
+    expect(store.state.editError).toBeNull();
+    await store.rerunWithEdits();
+    expect(calls).toContain('rerun d {"load":"def load: return 1\\n"}');
+    expect(store.state.edits).toEqual({});
+    expect(store.state.editError).toBeNull();
+    store.setEdit('load', 'x');
+    store.setEdit('load', null);
+    expect(store.state.edits).toEqual({});
+  });
+
+  it('reloads the tags when a new execution of the project appears', async () => {
+    const { api, db } = fakeAPI([debug]);
+    let tagLoads = 0;
+    const listTags = api.listTags;
+    api.listTags = async project => {
+      tagLoads++;
+      return listTags(project);
+    };
+    const store = new PipelinesStore({ api, follow: false });
+    await store.refresh();
+    await store.select({ project: 'default', name: 'd' });
+    await flush();
+    const before = tagLoads;
+    db.set('default/n', execution('n', { created: '2024-06-01T00:00:00Z' }));
+    await store.handleEvent({
+      project: 'default',
+      execution: 'n',
+      pipeline: 'demo',
+      status: 'running'
+    });
+    await flush();
+    expect(tagLoads).toBe(before + 1);
+  });
+});
+
+describe('PipelinesStore log events with a server cut', () => {
+  it('keeps the cut, with no refetch for the jump', async () => {
+    const running = execution('r', {
+      status: 'running',
+      jobs: [
+        job('load', { status: 'running', started: '2024-05-01T10:00:00Z' })
+      ]
+    });
+    const { api, db, calls } = fakeAPI([running]);
+    const sse =
+      'event: log\ndata: {"op":"load","offset":0,"text":"start\\n"}\n\n' +
+      'event: log\ndata: {"op":"load","offset":5006,"text":"end\\n","truncated":5000}\n\n' +
+      'event: execution\ndata: {"status":"success"}\n\n';
+    api.openEvents = async () => {
+      db.set('default/r', { ...running, status: 'success' });
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(sse));
+          controller.close();
+        }
+      });
+      return { body, ok: true, status: 200 } as unknown as Response;
+    };
+    api.jobLog = async (project, name, op) => {
+      calls.push(`log ${name}/${op}`);
+      return '';
+    };
+    const store = new PipelinesStore({ api });
+    await store.select({ project: 'default', name: 'r' });
+    for (let i = 0; i < 20 && store.state.details?.status !== 'success'; i++) {
+      await flush();
+    }
+    await flush();
+    expect(store.state.logs.load.text).toBe('start\nend\n');
+    expect(store.state.logs.load.skipped).toBe(5000);
     store.dispose();
   });
 });
