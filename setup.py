@@ -29,7 +29,7 @@ def newest(paths: list[Path]) -> float:
 
 def build_labextension() -> None:
     marker = BUILT / "package.json"
-    inputs = [SOURCES / name for name in ("src", "style", "package.json", "yarn.lock", "tsconfig.json")]
+    inputs = [SOURCES / name for name in ("src", "style", "schema", "package.json", "yarn.lock", "tsconfig.json")]
     if marker.exists() and newest([marker]) >= newest(inputs):
         return
     jlpm = [sys.executable, "-c", "import sys; from jupyter_builder.jlpm import main; sys.exit(main())"]

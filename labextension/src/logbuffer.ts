@@ -2,14 +2,25 @@
  * A log kept in memory with a size cap: the oldest text is dropped once the
  * log grows past the limit, and how much was dropped is remembered (with
  * what the server itself skipped when it cut a flood) so the view can say so.
+ *
+ * Positions in the full log are in bytes of UTF-8, as the server counts them
+ * (`offset` of `log` events, `?offset=` of the log route).
  */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The length of `text` in bytes of UTF-8. */
+export function byteLength(text: string): number {
+  return encoder.encode(text).length;
+}
 
 export interface ILogBuffer {
   /** The text kept. */
   text: string;
-  /** The offset of `text` in the full log (characters before it). */
+  /** The offset of `text` in the full log (bytes before it). */
   start: number;
-  /** Characters dropped here, from the front, to respect the cap. */
+  /** Bytes dropped here, from the front, to respect the cap. */
   dropped: number;
   /** Bytes the server reported it skipped (`truncated` log events). */
   skipped: number;
@@ -34,12 +45,12 @@ export function limitChars(limitKB: number | null | undefined): number {
   return Math.max(1, Math.round(kb)) * 1024;
 }
 
-/** Where a log ends in the full log. */
+/** Where a log ends in the full log (bytes). */
 export function logEnd(buffer: ILogBuffer): number {
-  return buffer.start + buffer.text.length;
+  return buffer.start + byteLength(buffer.text);
 }
 
-/** Everything that is missing from the front, in characters or bytes. */
+/** Everything that is missing from the front, in bytes. */
 export function logCut(buffer: ILogBuffer): number {
   return buffer.dropped + buffer.skipped;
 }
@@ -58,11 +69,12 @@ export function capLog(buffer: ILogBuffer, limit: number): ILogBuffer {
   if (newline !== -1 && newline + 1 - cut <= 256) {
     cut = newline + 1;
   }
+  const bytes = byteLength(buffer.text.slice(0, cut));
   return {
     ...buffer,
     text: buffer.text.slice(cut),
-    start: buffer.start + cut,
-    dropped: buffer.dropped + cut
+    start: buffer.start + bytes,
+    dropped: buffer.dropped + bytes
   };
 }
 
@@ -105,11 +117,12 @@ export function appendChunk(
   if (typeof offset !== 'number' || !isFinite(offset) || offset === end) {
     next = { ...buffer, text: buffer.text + chunk };
   } else if (offset < end) {
+    const bytes = encoder.encode(chunk);
     const skip = end - offset;
-    if (skip >= chunk.length) {
+    if (skip >= bytes.length) {
       return { buffer, gap: false };
     }
-    next = { ...buffer, text: buffer.text + chunk.slice(skip) };
+    next = { ...buffer, text: buffer.text + decoder.decode(bytes.slice(skip)) };
   } else {
     // What lies between is missing: skipped by the server (it said so) or
     // lost (a gap: the caller fetches the whole log again). Keep the end
@@ -117,7 +130,7 @@ export function appendChunk(
     next = {
       ...buffer,
       text: buffer.text + chunk,
-      start: offset - buffer.text.length
+      start: offset - byteLength(buffer.text)
     };
     gap = !cutByServer;
   }

@@ -96,3 +96,16 @@ describe('log caps', () => {
     expect(logFromText('short', 1024)).toEqual(log('short'));
   });
 });
+
+describe('appendChunk (bytes, as the server counts)', () => {
+  it('places chunks of non-ASCII text by their UTF-8 byte offsets', () => {
+    let buffer = appendChunk(EMPTY_LOG, 0, 'héllo\n', 1024).buffer;
+    expect(logEnd(buffer)).toBe(7); // é is two bytes
+    buffer = appendChunk(buffer, 7, 'wörld\n', 1024).buffer;
+    expect(buffer.text).toBe('héllo\nwörld\n');
+    // a chunk seen again after a reconnect, overlapping by the bytes of "wö"
+    const again = appendChunk(buffer, 7, 'wörld\nnext\n', 1024);
+    expect(again.gap).toBe(false);
+    expect(again.buffer.text).toBe('héllo\nwörld\nnext\n');
+  });
+});
