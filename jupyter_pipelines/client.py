@@ -67,7 +67,8 @@ class Api:
     def delete(self, project: str, name: str) -> None:
         raise NotImplementedError
 
-    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
+    def log(self, project: str, name: str, op: str, offset: int = 0, attempt: int | None = None) -> str:
+        """An operation's log from byte ``offset``: its latest attempt's, or ``attempt``'s."""
         raise NotImplementedError
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
@@ -144,8 +145,8 @@ class EmbeddedApi(Api):
     def delete(self, project: str, name: str) -> None:
         self.manager.delete(project, name)
 
-    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
-        return self.manager.job_log(project, name, op, offset)
+    def log(self, project: str, name: str, op: str, offset: int = 0, attempt: int | None = None) -> str:
+        return self.manager.job_log(project, name, op, offset, attempt)
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         record, _ = self.manager.events(project, name)
@@ -248,9 +249,9 @@ class RemoteApi(Api):
     def delete(self, project: str, name: str) -> None:
         self.request("DELETE", f"executions/{quote(name)}", params=self._q(project))
 
-    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
-        return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op)}/log",
-                            params={**self._q(project), "offset": str(offset)}).text
+    def log(self, project: str, name: str, op: str, offset: int = 0, attempt: int | None = None) -> str:
+        params = {**self._q(project), "offset": str(offset), **({"attempt": str(attempt)} if attempt else {})}
+        return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op)}/log", params=params).text
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Follow the SSE stream, reconnecting with Last-Event-ID until the execution ends."""

@@ -509,9 +509,11 @@ def test_non_debug_rerun_with_edits_is_a_conflict(engine) -> None:
         engine.rerun("default", "plain", {"nope": "def nope():\n    pass\n"})
     record = engine.get("default", "plain")
     assert [job.attempt for job in record.jobs] == [1, 1, 1]
-    # without edits a re-run only runs what did not succeed: here, nothing
-    engine.rerun("default", "plain")
-    assert [job.attempt for job in engine.wait("default", "plain", timeout=WAIT).jobs] == [1, 1, 1]
+    # without edits a re-run only runs what did not succeed: here, nothing, and it says so
+    with pytest.raises(Conflict, match="nothing to re-run in 'plain': every operation succeeded"):
+        engine.rerun("default", "plain")
+    record = engine.wait("default", "plain", timeout=WAIT)
+    assert [job.attempt for job in record.jobs] == [1, 1, 1] and record.status == "success"
 
 
 SNAPSHOT_CELL = '''

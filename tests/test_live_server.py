@@ -152,3 +152,39 @@ def test_artifacts_go_through_the_server_api(server, tmp_path, monkeypatch):
     assert [a["name"] for a in listed] == ["conf", "same-file", "table"]
     assert Artifact.load("conf") == {"x": [1, 2]} and Artifact.load("table") == source.read_bytes()
     assert not (tmp_path / "kernel-home").exists()  # nothing written beside the kernel
+
+
+def test_a_printed_line_reaches_a_raw_sse_client_while_the_job_still_runs(server, tmp_path):
+    """Log chunks used to wait for the next stored event or the 15 s keepalive before being flushed."""
+    sys.path.insert(0, str(Path(__file__).parent / "server"))
+    from server_pipelines import ticking
+
+    gate = tmp_path / "gate"
+    server.api("POST", "executions", json={"pipeline": ticking(str(gate)), "name": "tick"})
+    with server.session.get(server.url + "pipelines/api/executions/tick/events", stream=True,
+                            timeout=(10, 60)) as response:
+        event: dict[str, str] = {}
+        for line in response.iter_lines(decode_unicode=True):
+            if line:
+                key, _, value = line.partition(": ")
+                event[key] = value
+                continue
+            data = json.loads(event.get("data") or "{}")
+            if event.get("event") == "job" and data.get("status") == "running":
+                (tmp_path / "gate.start").touch()  # the stream is past the job's start: now it prints
+            if event.get("event") == "log" and "tick 0" in data["text"]:
+                gate.touch()  # the job is still waiting: the line came live
+                break
+            event = {}
+    record = server.api("GET", "executions/tick")
+    deadline = time.monotonic() + 60
+    while record["status"] not in ("success", "failed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        record = server.api("GET", "executions/tick")
+    from jupyter_pipelines import client
+
+    api = client.RemoteApi(server.url, server.token)
+    assert record["status"] == "success"
+    from jupyter_pipelines.session import Execution
+
+    assert Execution(api, record).result("ticks") == "released"

@@ -127,6 +127,9 @@ def test_resume_after_the_engine_was_killed(pipelines_home, tmp_path) -> None:
         assert record.job("b").attempt == 2
         assert record.job("c").attempt == 1
         assert all(job.status != "running" for job in record.jobs)
+        interrupted, again = record.job("b").attempts  # the attempt the crash cut short is kept
+        assert (interrupted["status"], again["status"]) == ("canceled", "success")
+        assert "interrupted" in interrupted["error"] and interrupted["ended"]
         with open(tmp_path / "a.runs") as file:
             assert len(file.read().split()) == 1
         with open(tmp_path / "b.runs") as file:

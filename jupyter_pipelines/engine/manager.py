@@ -19,7 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..compute import ComputeBackend, JobResult, compute_backends
 from ..compute.processes import is_same_process, kill_tree, start_time
-from ..errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict, NotFound
 from ..fields import has_secrets
 from ..names import normalize
 from .. import paths
@@ -223,20 +223,26 @@ class ExecutionManager(LoggingConfigurable):
         return {"executions": [record.to_dict() for record in records],
                 "next": str(records[-1].id) if more else None}
 
-    def log_path(self, project: str, execution: str, node: str) -> str:
-        return os.path.join(logs_dir(self.data_dir), safe_part(project), safe_part(execution),
-                            f"{safe_part(node)}.log")
+    def log_path(self, project: str, execution: str, node: str, attempt: int) -> str:
+        """The log of one attempt of a job: ``logs/<project>/<execution>/<node>/<attempt>.log``."""
+        return os.path.join(self._logs_of(project, execution), safe_part(node), f"{int(attempt)}.log")
 
-    def job_log(self, project: str, name: str, node: str, offset: Any = 0) -> str:
-        """An operation's log from byte ``offset`` on."""
+    def _logs_of(self, project: str, execution: str) -> str:
+        return os.path.join(logs_dir(self.data_dir), safe_part(project), safe_part(execution))
+
+    def job_log(self, project: str, name: str, node: str, offset: Any = 0, attempt: Any = None) -> str:
+        """An operation's log from byte ``offset`` on: its latest attempt's, or ``attempt``'s."""
         start = checks.integer(offset, "offset")
-        self.get(project, name).job(node)
-        return read_log(self.log_path(project, name, node), start)
+        job = self.get(project, name).job(node)
+        number = checks.integer(attempt, "attempt", default=job.attempt, minimum=1) if job.attempt else 0
+        if number > job.attempt:
+            raise NotFound(f"operation {node!r} of {name!r} has no attempt {number} (it ran {job.attempt} time(s))")
+        return read_log(self.log_path(project, name, node, number), start) if number else ""
 
-    def log_chunk(self, project: str, name: str, node: str, offset: int) -> dict[str, Any]:
-        """What a live view gets next of a job's log from byte ``offset`` (the execution is not looked up:
-        this is called many times a second while jobs run); see :func:`read_chunk`."""
-        return read_chunk(self.log_path(project, name, node), offset)
+    def log_chunk(self, project: str, name: str, node: str, attempt: int, offset: int) -> dict[str, Any]:
+        """What a live view gets next of a running attempt's log from byte ``offset`` (the execution is
+        not looked up: this is called many times a second while jobs run); see :func:`read_chunk`."""
+        return read_chunk(self.log_path(project, name, node, attempt), offset)
 
     def events(self, project: str, name: str, after: Any = 0) -> tuple[ExecutionRecord, list[Event]]:
         """An execution and its events after sequence number ``after``."""
@@ -313,6 +319,8 @@ class ExecutionManager(LoggingConfigurable):
             edited_nodes = [node.id for node in pipeline.nodes.values() if node.operation in edits]
             unfinished = [job.node for job in record.jobs if job.status != "success"]
             again = pipeline.downstream(edited_nodes + unfinished)
+            if not again:
+                raise Conflict(f"nothing to re-run in {name!r}: every operation succeeded and none was edited")
             for node in pipeline.topological_order():
                 if node in again:
                     self.store.update_job(record.id, node, status="pending", error=None, traceback=None,
@@ -348,7 +356,7 @@ class ExecutionManager(LoggingConfigurable):
         record = self.cancel(project, name)
         self.store.delete_execution(record.id)
         self.secrets.pop(record.id, None)
-        shutil.rmtree(os.path.dirname(self.log_path(project, name, "x")), ignore_errors=True)
+        shutil.rmtree(self._logs_of(project, name), ignore_errors=True)
 
     # -- version history --------------------------------------------------------------------------
     def tags(self, project: str | None = None) -> list[dict[str, Any]]:

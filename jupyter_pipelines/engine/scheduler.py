@@ -49,7 +49,7 @@ class ExecutionRun:
     """
 
     def __init__(self, store: Store, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend,
-                 build_spec: Callable[[str], JobSpec], on_success: Callable[[str, JobResult], None],
+                 build_spec: Callable[[str, int], JobSpec], on_success: Callable[[str, JobResult], None],
                  on_end: Callable[[ExecutionRun], None], log: logging.Logger = LOG) -> None:
         self.store = store
         self.execution_id = record.id
@@ -198,10 +198,10 @@ class ExecutionRun:
         chains: list[list[tuple[str, JobSpec]]] = []
         chain_of: dict[str, list[tuple[str, JobSpec]]] = {}
         for node in self._ready():
-            spec = self.build_spec(node)
-            os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
-            open(spec.log_path, "w").close()
             self.attempts[node] += 1
+            spec = self.build_spec(node, self.attempts[node])
+            os.makedirs(os.path.dirname(spec.log_path), mode=0o700, exist_ok=True)
+            open(spec.log_path, "w").close()
             self.status[node] = "queued"
             self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
                                   ended=None, exit_code=None, error=None, traceback=None, outputs=[], pid=None)

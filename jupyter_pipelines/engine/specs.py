@@ -14,7 +14,7 @@ class SpecBuilder:
 
     def __init__(self, pipeline: Pipeline, execution: str, storage: StorageBackend,
                  artifacts: dict[str, tuple[ArtifactRecord, StorageBackend]],
-                 log_path: Callable[[str, str, str], str]) -> None:
+                 log_path: Callable[[str, str, str, int], str]) -> None:
         self.pipeline = pipeline
         self.execution = execution
         self.storage = storage
@@ -25,7 +25,8 @@ class SpecBuilder:
     def location(self, node: str, output: str) -> str:
         return self.storage.data_location(self.pipeline.project, self.execution, node, output)
 
-    def job(self, node_id: str) -> JobSpec:
+    def job(self, node_id: str, attempt: int) -> JobSpec:
+        """The spec of one attempt of a node (each attempt has its own log)."""
         node = self.pipeline.nodes[node_id]
         spec: dict[str, Any] = {
             "node": node_id,
@@ -45,4 +46,5 @@ class SpecBuilder:
             spec["artifact"] = {"name": node.artifact, "backend": self.storage.name,
                                 "path": self.storage.artifact_location(self.pipeline.project, self.execution,
                                                                        node.artifact or "")}
-        return JobSpec(self.execution, node_id, spec, self.log_path(self.pipeline.project, self.execution, node_id))
+        return JobSpec(self.execution, node_id, spec,
+                       self.log_path(self.pipeline.project, self.execution, node_id, attempt))

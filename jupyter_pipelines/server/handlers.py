@@ -144,7 +144,8 @@ class LogHandler(PipelinesHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str, op: str) -> None:
-        text = await self.call(self.manager.job_log, self.project(), name, op, self.get_argument("offset", None))
+        text = await self.call(self.manager.job_log, self.project(), name, op, self.get_argument("offset", None),
+                               self.get_argument("attempt", None))
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text)
 
@@ -167,7 +168,7 @@ class EventsHandler(PipelinesHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        tailing = {job.node for job in record.jobs if job.status == "running"}
+        tailing = {job.node: job.attempt for job in record.jobs if job.status == "running"}
         status = record.status
         offsets: dict[str, int] = {}
         last_write = time.monotonic()
@@ -181,7 +182,7 @@ class EventsHandler(PipelinesHandler):
                     if event.type == "job":
                         node = event.data["op"]
                         if event.data["status"] == "running":
-                            tailing.add(node)
+                            tailing[node] = event.data["attempt"]
                         elif event.data["status"] in FINAL_JOB and node in tailing:
                             ended_jobs.add(node)
                     self.write(f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(event.data)}\n\n")
@@ -189,8 +190,9 @@ class EventsHandler(PipelinesHandler):
                         status = event.data.get("status", status)
                 wrote = bool(events)
                 for node in sorted(tailing):
-                    wrote = await self._tail(project, name, node, offsets) or wrote
-                tailing -= ended_jobs
+                    wrote = await self._tail(project, name, node, tailing[node], offsets) or wrote
+                for node in ended_jobs:
+                    tailing.pop(node, None)
                 if wrote or time.monotonic() - last_write > KEEPALIVE_SECONDS:
                     if not wrote:
                         self.write(": keepalive\n\n")
@@ -203,14 +205,15 @@ class EventsHandler(PipelinesHandler):
             return
         self.finish()
 
-    async def _tail(self, project: str, name: str, node: str, offsets: dict[str, int]) -> bool:
+    async def _tail(self, project: str, name: str, node: str, attempt: int, offsets: dict[str, int]) -> bool:
         """Write what is new in a running job's log as ``log`` events; True if anything was."""
-        start = offsets.get(node, 0)
-        chunk = await self.call(self.manager.log_chunk, project, name, node, start)
+        key = f"{node}#{attempt}"
+        start = offsets.get(key, 0)
+        chunk = await self.call(self.manager.log_chunk, project, name, node, attempt, start)
         if not chunk["text"] and not chunk["truncated"]:
             return False
-        offsets[node] = chunk["end"]
-        data = {"op": node, "offset": chunk["offset"], "text": chunk["text"]}
+        offsets[key] = chunk["end"]
+        data = {"op": node, "attempt": attempt, "offset": chunk["offset"], "text": chunk["text"]}
         if chunk["truncated"]:
             data["truncated"] = chunk["truncated"]
         self.write(f"event: log\ndata: {json.dumps(data)}\n\n")

@@ -44,6 +44,7 @@ class JobRecord:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     pid: int | None = None
     pid_started: float | None = None
+    attempts: list[dict[str, Any]] | None = None  # loaded with one execution, not with lists
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -65,7 +66,15 @@ class JobRecord:
             "error": self.error,
             "traceback": self.traceback,
             "outputs": self.outputs,
+            **({"attempts": self.attempts} if self.attempts is not None else {}),
         }
+
+
+def attempt_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """One attempt of a job, as the API shows it."""
+    data = {key: row[key] for key in ("attempt", "status", "started", "ended", "exit_code", "error")}
+    data["duration"] = seconds_between(row["started"], row["ended"])
+    return data
 
 
 @dataclass

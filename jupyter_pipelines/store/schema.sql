@@ -59,6 +59,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     pid_started REAL,
     PRIMARY KEY (execution_id, node)
 );
+CREATE TABLE IF NOT EXISTS attempts (     -- every run of a job, kept when it runs again
+    execution_id INTEGER NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    node TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started TEXT,
+    ended TEXT,
+    exit_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (execution_id, node, attempt)
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     execution_id INTEGER NOT NULL,

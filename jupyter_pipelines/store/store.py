@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 from ..errors import NotFound
 from ..names import first_free
 from ..pipeline import Pipeline
-from .models import ArtifactRecord, Event, ExecutionRecord, JobRecord, now
+from .models import ArtifactRecord, Event, ExecutionRecord, JobRecord, attempt_dict, now
 
 Listener = Callable[[list[Event]], None]
 
@@ -201,6 +201,12 @@ class Store:
         record = ExecutionRecord.from_row(row)
         record.jobs = [JobRecord.from_row(job) for job in
                        db.execute("SELECT * FROM jobs WHERE execution_id = ? ORDER BY position", (execution_id,))]
+        attempts: dict[str, list[dict[str, Any]]] = {}
+        for attempt in db.execute("SELECT node, attempt, status, started, ended, exit_code, error FROM attempts "
+                                  "WHERE execution_id = ? ORDER BY node, attempt", (execution_id,)):
+            attempts.setdefault(attempt["node"], []).append(attempt_dict(attempt))
+        for job in record.jobs:
+            job.attempts = attempts.get(job.node, [])
         return record
 
     def execution_by_id(self, execution_id: int) -> ExecutionRecord:
@@ -265,11 +271,27 @@ class Store:
                 self._append_event(db, row, "execution", data)
 
     def update_job(self, execution_id: int, node: str, **values: Any) -> None:
-        """Set columns of a job and record a ``job`` event with its new state."""
+        """Set columns of a job and record a ``job`` event with its new state.
+
+        The job's attempt (a new ``attempt`` number starts one) is kept in ``attempts`` while it is
+        under way and when it ends; a job set back to ``pending`` (to run again) leaves its past
+        attempts as they were, and one interrupted under way (a restart) is recorded as canceled.
+        """
+        key = (execution_id, node)
         with self.transaction() as db:
-            self._set(db, "jobs", "execution_id = ? AND node = ?", (execution_id, node), values)
+            before = db.execute("SELECT status FROM jobs WHERE execution_id = ? AND node = ?", key).fetchone()
+            self._set(db, "jobs", "execution_id = ? AND node = ?", key, values)
             job = JobRecord.from_row(db.execute("SELECT * FROM jobs WHERE execution_id = ? AND node = ?",
-                                                (execution_id, node)).fetchone())
+                                                key).fetchone())
+            under_way = before is not None and before[0] in ("queued", "running")
+            if job.attempt and ("attempt" in values or under_way):
+                interrupted = job.status == "pending"
+                db.execute(
+                    "INSERT OR REPLACE INTO attempts (execution_id, node, attempt, status, started, ended, exit_code, "
+                    "error) VALUES (?,?,?,?,?,?,?,?)",
+                    (*key, job.attempt, "canceled" if interrupted else job.status,
+                     job.started, now() if interrupted else job.ended, job.exit_code,
+                     "interrupted: the engine stopped while it ran" if interrupted else job.error))
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
             self._append_event(db, row, "job", job.to_dict())
 

@@ -58,3 +58,29 @@ def with_input(artifact: str) -> dict:
     with Pipeline("reader") as p:
         read_raw(Input(artifact))
     return p.to_dict()
+
+
+@operation
+def ticks(gate: str = "", patience: float = 12.0):
+    """Wait for ``gate.start`` (a view saw the job running), print a line, then wait for ``gate``
+    (at most ``patience`` s): the line must have reached the view live for the test to open it."""
+    import os
+    import time
+
+    deadline = time.time() + 60
+    while not os.path.exists(gate + ".start") and time.time() < deadline:
+        time.sleep(0.01)
+    print("tick 0", flush=True)
+    deadline = time.time() + patience
+    while not os.path.exists(gate):
+        if time.time() > deadline:
+            return "not released"
+        time.sleep(0.01)
+    print("tick 1", flush=True)
+    return "released"
+
+
+def ticking(gate: str) -> dict:
+    with Pipeline("ticking") as p:
+        ticks(gate=gate)
+    return p.to_dict()
