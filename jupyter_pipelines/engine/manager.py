@@ -253,6 +253,14 @@ class ExecutionManager(LoggingConfigurable):
         """Call ``listener(events)`` after each write of this process's engine; returns an unsubscribe."""
         return self.store.subscribe(listener)
 
+    def last_event_seq(self) -> int:
+        """The sequence number of the newest event in the store (0 when there is none)."""
+        return self.store.last_event_seq()
+
+    def events_after(self, seq: int) -> list[Event]:
+        """Events of every execution written after ``seq`` (by any process on this store), oldest first."""
+        return self.store.events(seq)
+
     def execution_by_id(self, execution_id: int) -> ExecutionRecord:
         return self.store.execution_by_id(execution_id)
 

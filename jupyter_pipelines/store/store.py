@@ -133,6 +133,10 @@ class Store:
                              execution_id, after, limit)
         return [Event.from_row(row) for row in rows]
 
+    def last_event_seq(self) -> int:
+        rows = self.read("SELECT MAX(seq) FROM events")
+        return int(rows[0][0] or 0)
+
     def wait_for_events(self, after: int, execution_id: int | None = None, timeout: float = 1.0) -> list[Event]:
         """Events after ``after``, waiting up to ``timeout`` seconds for some.
 

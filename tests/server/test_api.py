@@ -149,8 +149,7 @@ async def test_rerun_rules(api):
     code, data = await api("POST", "executions/plain/rerun", {"operations": {"total": edited}})
     assert code == 409 and "debug" in data["message"]
     code, data = await api("POST", "executions/plain/rerun", {})
-    assert code == 200
-    await wait_final(api, "plain")
+    assert code == 409 and "nothing to re-run" in data["message"]  # it succeeded, nothing was edited
     await api("POST", "executions", {"pipeline": pipelines.simple(), "name": "dbg", "debug": True})
     await wait_final(api, "dbg")
     code, data = await api("POST", "executions/dbg/rerun", {"operations": {"total": edited}})
@@ -272,3 +271,33 @@ async def test_export_download_and_crafted_ids(api, jp_fetch):
     assert code == 404 and "ghost" in data["message"]
     code, data = await api("POST", "exports", {})
     assert code == 400
+
+
+async def test_executions_of_other_processes_on_the_store_reach_the_event_bus(api, jp_serverapp, server_home):
+    """The CLI or a script with an embedded engine writes to the same store: the side panel hears of it
+    (the bus) without a refresh, and the API lists it."""
+    import subprocess
+    import sys
+
+    emitted: list[dict] = []
+
+    async def listen(logger, schema_id, data):
+        emitted.append(data)
+
+    jp_serverapp.event_logger.add_listener(
+        schema_id="https://events.jupyter.org/jupyter_pipelines/execution/v1", listener=listen)
+    script = ("import json, sys\nfrom jupyter_pipelines.engine import ExecutionManager\n"
+              "from jupyter_pipelines.pipeline import Pipeline\n"
+              "manager = ExecutionManager(sys.argv[1])\n"
+              "record = manager.submit(Pipeline.from_dict(json.loads(sys.argv[2])), 'from-elsewhere')\n"
+              "print(manager.wait(record.project, record.name, timeout=60).status)\nmanager.close()\n")
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(server_home),
+                                                   json.dumps(pipelines.simple()), stdout=subprocess.PIPE)
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert out.decode().strip() == "success"
+    deadline = time.monotonic() + 30
+    while not any(e["execution"] == "from-elsewhere" and e["status"] == "success" for e in emitted):
+        assert time.monotonic() < deadline, emitted
+        await asyncio.sleep(0.05)
+    code, listed = await api("GET", "executions")
+    assert code == 200 and [e["name"] for e in listed["executions"]] == ["from-elsewhere"]
