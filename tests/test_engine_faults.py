@@ -118,3 +118,18 @@ def test_node_ids_and_artifact_names_that_are_paths_are_refused_at_submit(engine
     with pytest.raises(BadRequest, match="bad operation key"):
         engine.submit({**data, "operations": operations, "nodes": [dict(data["nodes"][0], operation=bad)]}, "paths")
     assert engine.list() == []
+
+
+def test_old_event_logs_can_be_compacted_keeping_each_final_state(engine) -> None:
+    with Pipeline("compact") as p:
+        chatty(release=__file__)  # released at once
+    name = engine.submit(p, "old").name
+    assert engine.wait("default", name, timeout=WAIT).status == "success"
+    record, events = engine.events("default", name)
+    assert len(events) > 3
+    assert engine.compact(older_than_days=1) == 0  # it ended just now: kept whole
+    dropped = engine.compact(older_than_days=-1)  # every finished execution counts as old
+    assert dropped == len(events) - 1
+    _, left = engine.events("default", name)
+    assert [(e.type, e.data["status"]) for e in left] == [("execution", "success")]
+    assert engine.describe("default", name)["jobs"][0]["status"] == "success"  # the state itself stays

@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -377,6 +378,12 @@ class ExecutionManager(LoggingConfigurable):
         new = self.store.commit(tag_b["commit"])["snapshot"]
         return {"a": a, "b": b, "a_commit": tag_a["commit"], "b_commit": tag_b["commit"],
                 "operations": snapshot_diff(old, new)}
+
+    def compact(self, older_than_days: float = 30.0) -> int:
+        """Compact the event log of executions that ended more than ``older_than_days`` ago (see
+        ``Store.compact_events``); returns how many events were dropped."""
+        cutoff = datetime.now(timezone.utc) - timedelta(days=older_than_days)
+        return self.store.compact_events(cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
     def snapshot(self, project: str, name: str) -> Pipeline:
         """The pipeline an execution runs, as committed."""

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE INDEX IF NOT EXISTS executions_by_project ON executions (project, id);
 CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (project, pipeline, id);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, id);
+CREATE INDEX IF NOT EXISTS commits_by_pipeline ON commits (project, pipeline, created);
 CREATE TABLE IF NOT EXISTS tags (
     project TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -58,6 +59,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     pid INTEGER,
     pid_started REAL,
     PRIMARY KEY (execution_id, node)
+);
+CREATE TABLE IF NOT EXISTS name_counters ( -- the last number given after each execution name
+    project TEXT NOT NULL,
+    base TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (project, base)
 );
 CREATE TABLE IF NOT EXISTS attempts (     -- every run of a job, kept when it runs again
     execution_id INTEGER NOT NULL REFERENCES executions(id) ON DELETE CASCADE,

@@ -12,7 +12,6 @@ from importlib import resources
 from typing import Any, Callable, Iterator
 
 from ..errors import NotFound
-from ..names import first_free
 from ..pipeline import Pipeline
 from .models import ArtifactRecord, Event, ExecutionRecord, JobRecord, attempt_dict, now
 
@@ -165,12 +164,7 @@ class Store:
                 "INSERT OR IGNORE INTO commits (id, project, pipeline, parent, snapshot, created) VALUES (?,?,?,?,?,?)",
                 (commit, pipeline.project, pipeline.name, self._latest_commit(db, pipeline), json.dumps(snapshot), created),
             )
-            taken = [row[0] for row in db.execute(
-                "SELECT name FROM executions WHERE project = ? AND name LIKE ? "
-                "UNION SELECT name FROM tags WHERE project = ? AND name LIKE ?",
-                (pipeline.project, f"{name}%", pipeline.project, f"{name}%"),
-            )]
-            final_name = first_free(name, taken)
+            final_name = self._free_name(db, pipeline.project, name)
             cursor = db.execute(
                 "INSERT INTO executions (project, name, pipeline, status, debug, commit_id, compute, storage, "
                 "needs_secrets, created, owner, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -190,6 +184,38 @@ class Store:
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
             self._append_event(db, row, "execution", {"status": "pending", "pipeline": pipeline.name})
         return record
+
+    @staticmethod
+    def _free_name(db: sqlite3.Connection, project: str, base: str) -> str:
+        """``base`` the first time it is asked for, then ``base_2``, ``base_3``, … from a counter kept per
+        name, so finding the next one costs the same at 100 000 executions. A name once given is not
+        given again, even after its execution was deleted (its data stays in storage)."""
+        def used(name: str) -> bool:
+            return db.execute("SELECT 1 FROM executions WHERE project = ? AND name = ? UNION ALL "
+                              "SELECT 1 FROM tags WHERE project = ? AND name = ? LIMIT 1",
+                              (project, name, project, name)).fetchone() is not None
+
+        row = db.execute("SELECT last FROM name_counters WHERE project = ? AND base = ?", (project, base)).fetchone()
+        if row is None and not used(base):
+            db.execute("INSERT INTO name_counters (project, base, last) VALUES (?, ?, 1)", (project, base))
+            return base
+        last = row[0] if row is not None else Store._highest_suffix(db, project, base)
+        number = max(last, 1) + 1
+        while used(f"{base}_{number}"):
+            number += 1
+        db.execute("INSERT INTO name_counters (project, base, last) VALUES (?, ?, ?) "
+                   "ON CONFLICT (project, base) DO UPDATE SET last = excluded.last", (project, base, number))
+        return f"{base}_{number}"
+
+    @staticmethod
+    def _highest_suffix(db: sqlite3.Connection, project: str, base: str) -> int:
+        """The highest N of the ``base_N`` names in use (a store written before name counters existed)."""
+        pattern, start = f"{base}_[0-9]*", len(base) + 2  # names are [A-Za-z0-9_-]: nothing to escape
+        highest = db.execute(
+            "SELECT MAX(n) FROM (SELECT CAST(substr(name, ?) AS INTEGER) AS n FROM executions "
+            "WHERE project = ? AND name GLOB ? UNION ALL SELECT CAST(substr(name, ?) AS INTEGER) FROM tags "
+            "WHERE project = ? AND name GLOB ?)", (start, project, pattern, start, project, pattern)).fetchone()[0]
+        return int(highest or 1)
 
     @staticmethod
     def _latest_commit(db: sqlite3.Connection, pipeline: Pipeline) -> str | None:
@@ -306,6 +332,17 @@ class Store:
         columns = ", ".join(f"{column} = ?" for column in values)
         encoded = [json.dumps(v) if isinstance(v, (dict, list)) else v for v in values.values()]
         db.execute(f"UPDATE {table} SET {columns} WHERE {where}", (*encoded, *key))
+
+    def compact_events(self, ended_before: str) -> int:
+        """Drop the event log of executions that ended before ``ended_before`` (ISO time), keeping each
+        one's last event (its final state); returns how many events were dropped. Their state stays
+        in the executions, jobs and attempts tables; only the replay of their history goes."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM events WHERE execution_id IN (SELECT id FROM executions WHERE ended IS NOT NULL "
+                "AND ended < ? AND status IN ('success', 'failed', 'canceled')) AND seq NOT IN "
+                "(SELECT MAX(seq) FROM events GROUP BY execution_id)", (ended_before,))
+            return cursor.rowcount
 
     def delete_execution(self, execution_id: int) -> None:
         with self.transaction() as db:
