@@ -1,9 +1,13 @@
-"""Operations shared by the engine and backend tests (top level, so they are captured as source)."""
+"""Operations shared by the engine and backend tests (top level, so they are captured as source),
+and helpers that follow the processes the ``daemons`` operation leaves."""
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
+
+from polling import wait_until
 
 from jupyter_pipelines import operation
 
@@ -84,3 +88,79 @@ def tree(pids: str = ""):
         json.dump(family, file)
     os.rename(pids + ".tmp", pids)
     time.sleep(300)
+
+
+@operation
+def daemons(folder: str = "", linger: bool = False):
+    """Leave processes behind, then sleep (``linger``) or return.
+
+    They are a plain child not waited for, a daemon that a program starts by double-forking and
+    calling setsid (it inherits the job's environment), and one the job itself forks the same
+    way without exec (so it shows no environment of its own). Each is recorded as it starts, as
+    a line ``name pid`` in ``folder``/pids, and the job's own line comes last.
+    """
+    import subprocess
+    import sys
+
+    def record(name, pid):
+        with open(os.path.join(folder, "pids"), "a") as file:
+            file.write(f"{name} {pid}\n")
+
+    record("plain", subprocess.Popen(["sleep", "1000"]).pid)
+    program = ("import os, time\n"
+               "if os.fork() == 0:\n"
+               "    os.setsid()\n"
+               "    if os.fork() == 0:\n"
+               "        os.write(1, str(os.getpid()).encode())\n"
+               "        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)\n"
+               "        time.sleep(1000)\n"
+               "    os._exit(0)\n"
+               "os.wait()\n")
+    record("executed", int(subprocess.run([sys.executable, "-c", program], stdout=subprocess.PIPE, check=True).stdout))
+    read, write = os.pipe()
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(read)
+            os.setsid()
+            if os.fork() == 0:
+                os.write(write, str(os.getpid()).encode())
+                os.close(write)
+                time.sleep(1000)
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        record("forked", int(pipe.read()))
+    os.waitpid(first, 0)
+    record("job", os.getpid())
+    if linger:
+        time.sleep(1000)
+    return "left"
+
+
+def recorded_pids(folder: str) -> list[tuple[str, int]]:
+    """The ``name pid`` lines that jobs running ``daemons`` wrote in ``folder``."""
+    try:
+        with open(os.path.join(folder, "pids")) as file:
+            return [(name, int(pid)) for name, pid in (line.split() for line in file if line.endswith("\n"))]
+    except FileNotFoundError:
+        return []
+
+
+def daemon_pids(folder: str) -> dict[str, int]:
+    """Wait until the first job running ``daemons`` has recorded its processes; their pids by name."""
+    wait_until(lambda: any(name == "job" for name, _ in recorded_pids(folder)), what="the job to record its processes")
+    pids: dict[str, int] = {}
+    for name, pid in recorded_pids(folder):
+        pids.setdefault(name, pid)
+    return pids
+
+
+def kill_recorded(folder: str) -> None:
+    """Clean up after a failed test: nothing a job running ``daemons`` started may outlive it."""
+    for _, pid in recorded_pids(folder):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

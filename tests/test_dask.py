@@ -18,7 +18,8 @@ from jupyter_pipelines import Pipeline, operation  # noqa: E402
 from jupyter_pipelines.compute.base import ComputeBackend, JobResult, JobSpec  # noqa: E402
 from jupyter_pipelines.compute.dask import WORKER_DIED, DaskCompute, check_storage  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
-from job_operations import broken, chatty, join2, numbers, parity, start, total, tree, waits_for_failure  # noqa: E402
+from job_operations import (  # noqa: E402
+    broken, chatty, daemon_pids, daemons, join2, kill_recorded, numbers, parity, start, total, tree, waits_for_failure)
 from polling import WAIT, gone, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
@@ -358,3 +359,20 @@ def test_owned_local_cluster(make_engine, tmp_path) -> None:
     ex = simple_pipeline("owned").run(compute=compute, wait=True)
     assert ex.status == "success", ex.jobs
     assert ex.result("total") == 15
+
+
+@pytest.mark.parametrize("forkserver", [True, False])
+def test_cancel_kills_daemons_that_left_the_job_session(make_engine, dask_compute, tmp_path, forkserver) -> None:
+    make_engine()
+    with Pipeline("daemons") as p:
+        daemons(folder=str(tmp_path), linger=True)
+    compute = {"backend": "dask", "config": {**dask_compute["config"], "forkserver": forkserver}}
+    ex = p.run(name="lingering", compute=compute)
+    try:
+        pids = daemon_pids(str(tmp_path))
+        assert not any(gone(pid) for pid in pids.values())
+        ex.cancel()
+        wait_until(lambda: all(gone(pid) for pid in pids.values()), what="every process of the job to die")
+        assert ex.wait(WAIT).status == "canceled"
+    finally:
+        kill_recorded(str(tmp_path))

@@ -1,10 +1,37 @@
-"""Killing a job's whole process tree, and recognising a process after a restart."""
+"""Killing a job's whole process tree, and recognising a process after a restart.
+
+Finding every process a job started
+-----------------------------------
+A job process (``runner.process.job_child``, ``python -m jupyter_pipelines.runner``) calls
+``become_job`` before it runs anything:
+
+* It becomes a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``, Linux): a process whose
+  parent dies is re-parented to the job instead of init, so a daemon that double-forks and
+  calls ``setsid`` leaves the job's session but stays in its tree while the job lives.
+* It puts a cookie in its environment, ``JUPYTER_PIPELINES_JOB=<pid>:<start time>``, which every
+  program it starts inherits, wherever that program is re-parented (Jenkins' ProcessTreeKiller
+  trick). The engine records each job's pid and start time, so it can compute the cookie again,
+  after a restart too, and find those processes by their environment once the job is gone.
+  (``/proc/PID/environ`` shows the environment a process was *executed* with: a child that
+  forks without exec shows its fork server's, and is found through the tree.)
+
+``kill_tree`` first freezes (SIGSTOP) what it finds and looks again until nothing new turns up —
+a stopped process neither forks nor exits, so nothing slips out of the tree meanwhile — then
+SIGKILLs it all.
+"""
 from __future__ import annotations
 
+import ctypes
 import os
-import signal
+import sys
+from collections.abc import Callable
 
 import psutil
+
+#: The environment variable that marks every process of a job (see ``job_cookie``).
+JOB_ENV = "JUPYTER_PIPELINES_JOB"
+_PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 def start_time(pid: int) -> float | None:
@@ -27,21 +54,89 @@ def is_same_process(pid: int | None, started: float | None) -> bool:
     return bool(pid) and started is not None and start_time(pid) == started  # type: ignore[arg-type]
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL a job process, its process group and every descendant (grandchildren too)."""
+def job_cookie(pid: int, started: float) -> str:
+    """The value of ``JOB_ENV`` in the processes of the job whose process ``pid`` started at ``started``."""
+    return f"{pid}:{started!r}"
+
+
+def adopt_orphans() -> None:
+    """Make this process a child subreaper: its orphaned descendants are re-parented to it (Linux only)."""
+    if _LIBC is None:
+        return
+    if _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(error)}")
+
+
+def become_job() -> None:
+    """In a new job process, before it runs anything: keep its orphans, and mark what it starts with its cookie."""
+    adopt_orphans()
+    me = psutil.Process()
+    os.environ[JOB_ENV] = job_cookie(me.pid, me.create_time())
+
+
+def kill_tree(pid: int, started: float | None = None) -> None:
+    """SIGKILL a job's process and every process the job started.
+
+    ``started`` is the job process's start time as recorded; without it, that of ``pid`` now.
+    With it, the processes a job that has ended left running are still found (by its cookie),
+    and a new process that reuses ``pid`` is spared.
+    """
+    if started is None:
+        started = start_time(pid)
+        if started is None:
+            return  # gone, and nothing to recognise what it left
+    alive = start_time(pid) == started
+    cookie = job_cookie(pid, started)
+    _kill(_stop_all(lambda: _job_processes(pid, alive, cookie)))
+
+
+def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
+    """This user's live processes of a job: its process ``pid`` if ``alive``, those carrying its ``cookie``,
+    and all their descendants."""
+    uid = os.getuid()
+    children: dict[int, list[psutil.Process]] = {}
+    found: list[psutil.Process] = []
+    for process in psutil.process_iter(["ppid", "uids", "status"]):
+        info = process.info
+        if info["uids"] is None or info["uids"].real != uid or info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        children.setdefault(info["ppid"], []).append(process)
+        if (alive and process.pid == pid) or _carries(process, cookie):
+            found.append(process)
+    members = {process.pid: process for process in found}
+    while found:
+        for child in children.get(found.pop().pid, []):
+            if child.pid not in members:
+                members[child.pid] = child
+                found.append(child)
+    return list(members.values())
+
+
+def _carries(process: psutil.Process, cookie: str) -> bool:
     try:
-        descendants = psutil.Process(pid).children(recursive=True)
+        return process.environ().get(JOB_ENV) == cookie
     except psutil.Error:
-        descendants = []
-    try:
-        os.killpg(pid, signal.SIGKILL)  # jobs lead their own session, so their group id is their pid
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        targets = [psutil.Process(pid), *descendants]
-    except psutil.Error:  # it may end between the calls above and this one
-        targets = descendants
-    for process in targets:
+        return False
+
+
+def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
+    """SIGSTOP what ``find`` returns, and again what it returns then, until nothing new: all of it."""
+    stopped: dict[int, psutil.Process] = {}
+    while True:
+        new = [process for process in find() if process.pid not in stopped]
+        if not new:
+            return list(stopped.values())
+        for process in new:
+            stopped[process.pid] = process
+            try:
+                process.suspend()
+            except psutil.Error:
+                pass
+
+
+def _kill(processes: list[psutil.Process]) -> None:
+    for process in processes:
         try:
             process.kill()
         except psutil.Error:

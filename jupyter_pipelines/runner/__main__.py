@@ -26,6 +26,9 @@ Result — one JSON object, ``{"status": "success", "outputs": [...], "seconds":
 * otherwise the **last line of stdout**, prefixed by :data:`RESULT_MARKER`.
 
 The exit code is 0 on success and 1 on failure (2 for bad usage).
+
+Like a forked job (see ``runner.process``), the process keeps its orphaned descendants and marks
+what it starts, so that cancel can kill all of it.
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ import json
 import os
 import sys
 from typing import Any
+
+from ..compute.processes import become_job
 
 RESULT_MARKER = "\x1e##jupyter-pipelines-result## "
 
@@ -64,6 +69,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    become_job()
     # stdout and stderr share one stream, line-buffered, so the log keeps the order of writes.
     os.dup2(sys.stdout.fileno(), sys.stderr.fileno())
     for stream in (sys.stdout, sys.stderr):

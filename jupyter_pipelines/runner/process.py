@@ -1,4 +1,8 @@
-"""The body of a job process started by the local compute backend."""
+"""The body of a job process forked by the fork server.
+
+A job process leads its own session, keeps its orphaned descendants and marks what it starts
+(``compute.processes.become_job``), so that cancel can kill all of it.
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +11,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..compute.processes import become_job
 from .job import JobError, run_job
 
 RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -44,6 +49,7 @@ def job_child(conn: Connection) -> None:
     code = 1
     try:
         os.setsid()
+        become_job()
         conn.send(("pid", os.getpid()))
         request = conn.recv()
         spec, log_path = request[0], request[1]

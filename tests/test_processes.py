@@ -1,0 +1,52 @@
+"""A job's processes: cancel kills all it started, even daemons that left its session;
+``kill_tree`` finds what a dead job left."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from job_operations import daemon_pids, daemons, kill_recorded
+from polling import WAIT, gone, wait_until
+
+from jupyter_pipelines import Pipeline
+from jupyter_pipelines.compute.forkserver import ForkServer
+from jupyter_pipelines.compute.processes import kill_tree, start_time
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_cancel_kills_daemons_that_left_the_job_session(engine, tmp_path) -> None:
+    with Pipeline("daemons") as p:
+        daemons(folder=str(tmp_path), linger=True)
+    ex = p.run(name="lingering")
+    try:
+        pids = daemon_pids(str(tmp_path))
+        assert not any(gone(pid) for pid in pids.values())
+        ex.cancel()
+        wait_until(lambda: all(gone(pid) for pid in pids.values()), what="every process of the job to die")
+        assert ex.wait(WAIT).status == "canceled"
+    finally:
+        kill_recorded(str(tmp_path))
+
+
+def test_kill_tree_finds_by_its_cookie_what_a_dead_job_left(tmp_path) -> None:
+    definition = daemons.definition()
+    spec = {"node": "daemons", "kind": "operation", "function": definition.function, "source": definition.source,
+            "attributes": {"folder": str(tmp_path), "linger": True}, "inputs": {},
+            "outputs": {"output": str(tmp_path / "out")}, "storage": {"protocol": "file", "options": {}}}
+    server = ForkServer([])
+    try:
+        conn, pid = server.child()
+        started = start_time(pid)
+        conn.send((spec, str(tmp_path / "log")))
+        pids = daemon_pids(str(tmp_path))
+        os.kill(pid, signal.SIGKILL)  # the job dies unexpectedly: the daemons lose their place in its tree
+        wait_until(lambda: gone(pid), what="the job to die")
+        conn.close()
+        assert not gone(pids["executed"]) and not gone(pids["plain"])
+        kill_tree(pid, started)
+        wait_until(lambda: gone(pids["executed"]) and gone(pids["plain"]), what="the job's leftovers to die")
+    finally:
+        server.close()
+        kill_recorded(str(tmp_path))
