@@ -1,5 +1,5 @@
-"""A job's processes: cancel kills all it started, even daemons that left its session;
-``kill_tree`` finds what a dead job left."""
+"""A job's processes: cancel kills all it started, even daemons that left its session; what a
+job leaves running is ended when it returns; ``kill_tree`` finds what a dead job left."""
 from __future__ import annotations
 
 import os
@@ -26,6 +26,19 @@ def test_cancel_kills_daemons_that_left_the_job_session(engine, tmp_path) -> Non
         ex.cancel()
         wait_until(lambda: all(gone(pid) for pid in pids.values()), what="every process of the job to die")
         assert ex.wait(WAIT).status == "canceled"
+    finally:
+        kill_recorded(str(tmp_path))
+
+
+def test_what_a_successful_job_left_running_is_ended(engine, tmp_path) -> None:
+    with Pipeline("daemons") as p:
+        daemons(folder=str(tmp_path))
+    ex = p.run(name="leaving", wait=True)
+    try:
+        assert ex.status == "success", ex.jobs
+        assert ex.jobs["daemons"]["exit_code"] == 0 and ex.result("daemons") == "left"
+        pids = daemon_pids(str(tmp_path))
+        wait_until(lambda: all(gone(pid) for pid in pids.values()), what="the leftovers to die")
     finally:
         kill_recorded(str(tmp_path))
 

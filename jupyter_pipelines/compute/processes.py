@@ -15,9 +15,9 @@ A job process (``runner.process.job_child``, ``python -m jupyter_pipelines.runne
   (``/proc/PID/environ`` shows the environment a process was *executed* with: a child that
   forks without exec shows its fork server's, and is found through the tree.)
 
-``kill_tree`` first freezes (SIGSTOP) what it finds and looks again until nothing new turns up —
-a stopped process neither forks nor exits, so nothing slips out of the tree meanwhile — then
-SIGKILLs it all.
+``kill_tree`` and ``end_descendants`` first freeze (SIGSTOP) what they find and look again until
+nothing new turns up — a stopped process neither forks nor exits, so nothing slips out of the
+tree meanwhile — then SIGKILL it all.
 """
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def kill_tree(pid: int, started: float | None = None) -> None:
     alive = start_time(pid) == started
     cookie = job_cookie(pid, started)
     _kill(_stop_all(lambda: _job_processes(pid, alive, cookie)))
+
+
+def end_descendants() -> None:
+    """SIGKILL every process this one started that still runs (a job's leftovers, as it ends)."""
+    if hasattr(os, "waitid"):
+        try:
+            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return  # no child, so (as a subreaper) no descendant at all: the common case, and cheap
+    me = psutil.Process()
+    _kill(_stop_all(lambda: me.children(recursive=True)))
 
 
 def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:

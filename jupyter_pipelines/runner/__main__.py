@@ -28,7 +28,8 @@ Result — one JSON object, ``{"status": "success", "outputs": [...], "seconds":
 The exit code is 0 on success and 1 on failure (2 for bad usage).
 
 Like a forked job (see ``runner.process``), the process keeps its orphaned descendants and marks
-what it starts, so that cancel can kill all of it.
+what it starts, so that cancel can kill all of it, and kills what the job left running before it
+writes the result.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import os
 import sys
 from typing import Any
 
-from ..compute.processes import become_job
+from ..compute.processes import become_job, end_descendants
 
 RESULT_MARKER = "\x1e##jupyter-pipelines-result## "
 
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             details = failure(error)
             sys.stderr.write(details["traceback"] or details["error"] + "\n")
             result = {"status": "failed", **details}
+        end_descendants()
     sys.stdout.flush()
     sys.stderr.flush()
     text = json.dumps(result, default=str)

@@ -1,7 +1,8 @@
 """The body of a job process forked by the fork server.
 
 A job process leads its own session, keeps its orphaned descendants and marks what it starts
-(``compute.processes.become_job``), so that cancel can kill all of it.
+(``compute.processes.become_job``), so that cancel can kill all of it; when its operation
+returns, whatever it left running is killed before the outcome is reported.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..compute.processes import become_job
+from ..compute.processes import become_job, end_descendants
 from .job import JobError, run_job
 
 RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -55,18 +56,7 @@ def job_child(conn: Connection) -> None:
         spec, log_path = request[0], request[1]
         if len(request) > 2 and request[2]:
             conn.recv()  # prepared ahead of its turn: wait for the word to go
-        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        for stream in (sys.stdout, sys.stderr):
-            stream.reconfigure(line_buffering=True)
-        try:
-            outcome: tuple[str, Any] = ("ok", run_job(spec))
-        except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine
-            details = failure(error)
-            sys.stderr.write(details["traceback"] or details["error"] + "\n")
-            outcome = ("error", details)
+        outcome = _run(spec, log_path)
         code = OUTCOME_EXIT_CODES[outcome[0]]
         _close_output()
         conn.send(outcome)
@@ -75,6 +65,24 @@ def job_child(conn: Connection) -> None:
             _close_output()
         finally:
             os._exit(code)
+
+
+def _run(spec: dict[str, Any], log_path: str) -> tuple[str, Any]:
+    """Run the job with its output going to its log; what it left running is killed once it returns."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)
+    try:
+        outcome: tuple[str, Any] = ("ok", run_job(spec))
+    except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine
+        details = failure(error)
+        sys.stderr.write(details["traceback"] or details["error"] + "\n")
+        outcome = ("error", details)
+    end_descendants()
+    return outcome
 
 
 def _close_output() -> None:
