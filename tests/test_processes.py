@@ -60,6 +60,8 @@ def test_kill_tree_finds_by_its_cookie_what_a_dead_job_left(tmp_path) -> None:
         assert not gone(pids["executed"]) and not gone(pids["plain"])
         kill_tree(pid, started)
         wait_until(lambda: gone(pids["executed"]) and gone(pids["plain"]), what="the job's leftovers to die")
+        server.close()  # ends what only the fork server's tree still holds (the daemon forked without exec)
+        wait_until(lambda: gone(pids["forked"]), what="the fork server to end its tree")
     finally:
         server.close()
         kill_recorded(str(tmp_path))

@@ -12,6 +12,8 @@ import time
 
 import psutil
 import pytest
+from job_operations import daemon_pids, kill_recorded, recorded_pids
+from polling import gone, wait_until
 
 from jupyter_pipelines import Pipeline, operation
 from jupyter_pipelines.engine import ExecutionManager
@@ -189,3 +191,58 @@ def test_needs_secrets_flag_set_in_the_store(engine, pipelines_home, tmp_path) -
         assert after.job("total").status == "skipped"
     finally:
         other.close()
+
+
+CRASH_SCRIPT = textwrap.dedent('''
+    import sys, time
+    from jupyter_pipelines import Pipeline
+    from jupyter_pipelines.engine import ExecutionManager
+    from job_operations import daemons
+
+    home, folder = sys.argv[1], sys.argv[2]
+    with Pipeline("crash", project="restart") as p:
+        daemons(folder=folder, linger=True)
+    ExecutionManager(home).submit(p, "crashed")
+    time.sleep(600)
+''')
+
+
+def start_engine_with_daemons(home: str, folder: str) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """An engine process (leading its own process group) whose job runs and has left daemons; their pids."""
+    script = os.path.join(folder, "crash.py")
+    with open(script, "w") as file:
+        file.write(CRASH_SCRIPT)
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "JUPYTER_PIPELINES_HOME": home, "JUPYTER_PIPELINES_EMBEDDED": "1",
+           "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, script, home, folder], env=env, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+
+    def recorded() -> bool:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        return any(name == "job" for name, _ in recorded_pids(folder))
+
+    wait_until(recorded, what="the job to record its processes")
+    return process, daemon_pids(folder)
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_the_jobs_of_a_killed_engine_are_ended_by_its_fork_server(pipelines_home, tmp_path) -> None:
+    process, pids = start_engine_with_daemons(pipelines_home, str(tmp_path))
+    try:
+        servers = [child.pid for child in psutil.Process(process.pid).children()
+                   if "jupyter_pipelines.runner.forkserver" in child.cmdline()]
+        assert servers
+        process.kill()  # the engine only: its fork server sees it die
+        process.wait(30)
+        wait_until(lambda: all(gone(pid) for pid in [*servers, *pids.values()]),
+                   what="the fork server to end the job's processes and exit")
+    finally:
+        kill_group(process.pid)
+        kill_recorded(str(tmp_path))

@@ -10,10 +10,10 @@ How a job runs
 * The task runs in a worker thread but each job runs in **its own process** on that worker
   (Dask cannot kill a running thread; a process can be killed). By default the process is
   forked from a pre-warmed fork server that each worker process starts lazily
-  (``runner/forkserver.py``, wrapped so that it kills its job processes when it ends), and the
+  (``runner/forkserver.py``, which kills its job processes when it ends), and the
   next job's process is forked while one runs; with ``forkserver=False`` it is a fresh
   ``python -m jupyter_pipelines.runner`` subprocess instead. Either way the job leads its own
-  session, so a cancel kills its whole process group.
+  session and keeps track of what it starts, so a cancel kills all of it (``compute.processes``).
 * The job spec (which may hold credentials for the storage and the inputs) travels in memory
   only: pickled in the task's arguments, then over the fork server's unix socket or the
   subprocess's stdin — never in an argument list, an environment variable or a file.
@@ -92,19 +92,6 @@ def check_storage(spec: Mapping[str, Any], what: str = "the execution's storage"
 # Worker side: runs inside the Dask worker process.
 # ================================================================================================
 
-_FORKSERVER_MAIN = """
-import sys
-from jupyter_pipelines.runner import forkserver
-from jupyter_pipelines.compute.processes import kill_tree
-import psutil
-try:
-    forkserver.serve(sys.argv[1], sys.argv[2:])
-finally:
-    for child in psutil.Process().children():
-        kill_tree(child.pid)
-"""
-
-
 _forkservers: dict[tuple[str, ...], ForkServer] = {}
 _registry_lock = threading.Lock()
 _running: dict[str, dict[str, Any]] = {}  # job id -> {"pid": int | None, "canceled": bool}
@@ -115,12 +102,12 @@ def _forkserver(preload: tuple[str, ...]) -> ForkServer:
     with _registry_lock:
         server = _forkservers.get(preload)
         if server is None:
-            server = _forkservers[preload] = ForkServer(preload, main=_FORKSERVER_MAIN)  # kills its jobs when it exits
+            server = _forkservers[preload] = ForkServer(preload)
         return server
 
 
 def _cancel_on_worker(job_id: str) -> bool:
-    """Run on a worker by ``client.run``: mark the job canceled and kill its process group."""
+    """Run on a worker by ``client.run``: mark the job canceled and kill its processes."""
     with _registry_lock:
         entry = _running.get(job_id)
         if entry is None:
@@ -235,19 +222,20 @@ def _started(reporter: _Reporter, pid: int) -> None:
 def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str, Any],
                 reporter: _Reporter) -> dict[str, Any]:
     server = _forkserver(preload)
-    folder = tempfile.mkdtemp(prefix="jupyter-pipelines-job-")
+    folder = ""
     read_fd = keep_open = -1
     conn: Any = None
     outcome: tuple[str, Any] | None = None
     code: int | None = None
     try:
+        conn, pid = server.child()
+        if _set_pid(entry, pid):
+            return {"status": "canceled", "exit_code": None}
+        folder = tempfile.mkdtemp(prefix="job-", dir=server.folder)  # goes with the server's if this worker dies
         fifo = os.path.join(folder, "output")
         os.mkfifo(fifo, 0o600)
         read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         keep_open = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before the job has opened it
-        conn, pid = server.child()
-        if _set_pid(entry, pid):
-            return {"status": "canceled", "exit_code": None}
         conn.send((spec, fifo))  # the child opens the fifo as its stdout and stderr
         _started(reporter, pid)
         server.prefork()  # the next job's child, forked while this one runs
@@ -278,7 +266,8 @@ def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str,
         for fd in (keep_open, read_fd):
             if fd >= 0:
                 os.close(fd)
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
     if entry["canceled"]:
         return {"status": "canceled", "exit_code": code}
     if outcome and outcome[0] == "ok":

@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Client, Connection
@@ -21,15 +20,12 @@ class ForkServer:
 
     A child is a connection to a process forked from the server, leading its own session and
     waiting for its request (see ``runner.process.job_child``). One spare child is kept forked
-    ahead, so a job does not wait for a fork. ``main`` is the Python code that runs the server
-    (default: the module itself); it gets the socket address and the modules to preload as
-    arguments.
+    ahead, so a job does not wait for a fork. The server makes (and removes) its own folder, which
+    holds its socket; it kills its jobs when it exits, which it does when this process dies.
     """
 
-    def __init__(self, preload: list[str] | tuple[str, ...], main: str | None = None) -> None:
+    def __init__(self, preload: list[str] | tuple[str, ...]) -> None:
         self.preload = list(preload)
-        self.command = [sys.executable, "-c", main] if main else [sys.executable, "-m",
-                                                                 "jupyter_pipelines.runner.forkserver"]
         self.process: subprocess.Popen[bytes] | None = None
         self.folder = ""
         self.address = ""
@@ -45,13 +41,14 @@ class ForkServer:
                 raise RuntimeError("the job fork server was closed")
             if self.process is not None and self.process.poll() is None:
                 return
-            self.folder = tempfile.mkdtemp(prefix="jupyter-pipelines-")  # mode 0700: only we can connect
-            self.address = os.path.join(self.folder, "forkserver")
-            self.process = subprocess.Popen([*self.command, self.address, *self.preload],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+            command = [sys.executable, "-m", "jupyter_pipelines.runner.forkserver", *self.preload]
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
             assert self.process.stdout is not None
-            if self.process.stdout.readline().strip() != b"ready":
+            word, _, address = self.process.stdout.readline().rstrip(b"\n").partition(b" ")
+            if word != b"ready":
                 raise RuntimeError("the job fork server did not start")
+            self.address = os.fsdecode(address)
+            self.folder = os.path.dirname(self.address)
 
     def _fork(self) -> tuple[Connection, int]:
         self._ensure_running()
@@ -95,9 +92,9 @@ class ForkServer:
             if self.process is not None:
                 if self.process.stdin:
                     self.process.stdin.close()
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=10)  # it removes its folder as it exits
                 self.process = None
-            shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.rmtree(self.folder, ignore_errors=True)  # in case it was killed
 
 
 def _waiting(conn: Connection, pid: int) -> bool:

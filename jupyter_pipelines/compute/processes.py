@@ -15,6 +15,9 @@ A job process (``runner.process.job_child``, ``python -m jupyter_pipelines.runne
   (``/proc/PID/environ`` shows the environment a process was *executed* with: a child that
   forks without exec shows its fork server's, and is found through the tree.)
 
+The fork server is a subreaper too: the leftovers of a job that died unexpectedly stay in its
+tree, and it ends everything in its tree when it exits.
+
 ``kill_tree`` and ``end_descendants`` first freeze (SIGSTOP) what they find and look again until
 nothing new turns up — a stopped process neither forks nor exits, so nothing slips out of the
 tree meanwhile — then SIGKILL it all.
