@@ -246,3 +246,19 @@ def test_the_jobs_of_a_killed_engine_are_ended_by_its_fork_server(pipelines_home
     finally:
         kill_group(process.pid)
         kill_recorded(str(tmp_path))
+
+
+def test_the_jobs_of_a_crashed_engine_and_fork_server_are_ended_at_the_next_start(pipelines_home, tmp_path) -> None:
+    process, pids = start_engine_with_daemons(pipelines_home, str(tmp_path))
+    try:
+        kill_group(process.pid)  # the engine and its fork server at once: nobody ends the job
+        process.wait(30)
+        assert not any(gone(pid) for pid in pids.values())
+        manager = ExecutionManager(pipelines_home)
+        try:
+            assert manager.resume() == [("restart", "crashed")]
+            wait_until(lambda: all(gone(pid) for pid in pids.values()), what="the orphaned job's processes to die")
+        finally:
+            manager.close()
+    finally:
+        kill_recorded(str(tmp_path))  # the resumed attempt's too

@@ -507,8 +507,8 @@ class ExecutionManager(LoggingConfigurable):
     def _stop_jobs(record: ExecutionRecord) -> None:
         """Kill the job processes an execution no run drives any more left behind."""
         for job in record.jobs:
-            if job.status in ("queued", "running") and is_same_process(job.pid, job.pid_started):
-                kill_tree(job.pid)  # type: ignore[arg-type]
+            if job.status in ("queued", "running") and job.pid and job.pid_started is not None:
+                kill_tree(job.pid, job.pid_started)  # with what it left running, even if it has ended
 
     def _mark_interrupted(self, record: ExecutionRecord, status: str, message: str) -> None:
         """End an execution no run drives: stop its job processes, then record ``status``."""
