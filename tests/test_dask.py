@@ -361,6 +361,22 @@ def test_owned_local_cluster(make_engine, tmp_path) -> None:
     assert ex.result("total") == 15
 
 
+def test_a_symlink_at_a_log_path_fails_the_job_and_is_not_followed(make_engine, dask_compute, tmp_path) -> None:
+    engine = make_engine()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    log = engine.log_path("default", "linked", "numbers", 1)
+    os.makedirs(os.path.dirname(log))
+    os.symlink(outside, log)
+    with Pipeline("linked") as p:
+        numbers(n=3)  # prints a line
+    ex = p.run(name="linked", compute=dask_compute, wait=True)
+    assert ex.status == "failed"
+    assert "cannot write the job's log" in ex.jobs["numbers"]["error"]
+    assert "symbolic link" in ex.jobs["numbers"]["error"]
+    assert outside.read_text() == "precious\n"
+
+
 @pytest.mark.parametrize("forkserver", [True, False])
 def test_cancel_kills_daemons_that_left_the_job_session(make_engine, dask_compute, tmp_path, forkserver) -> None:
     make_engine()

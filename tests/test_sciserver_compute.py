@@ -172,3 +172,18 @@ def test_missing_credentials_are_a_bad_request(make_engine, standin) -> None:
     make_engine()
     with pytest.raises(BadRequest, match="token"):
         SciServerCompute({"racm_url": standin.url + "/racm"}, None)  # type: ignore[arg-type]
+
+
+def test_a_symlink_at_a_log_path_fails_the_job_and_is_not_followed(make_engine, choices, tmp_path) -> None:
+    engine = make_engine()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    log = engine.log_path("default", "linked", "numbers", 1)
+    os.makedirs(os.path.dirname(log))
+    os.symlink(outside, log)
+    with Pipeline("linked") as p:
+        numbers(n=3)  # prints a line
+    ex = p.run(name="linked", wait=True, **choices)
+    assert ex.status == "failed"
+    assert "symbolic link" in ex.jobs["numbers"]["error"]
+    assert outside.read_text() == "precious\n"

@@ -71,6 +71,7 @@ from typing import Any, Mapping, Sequence
 from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field, parse_config
+from ..runner.job import open_nofollow
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
 from .forkserver import ForkServer, read_outcome
 from .processes import kill_tree, start_time
@@ -418,6 +419,7 @@ class DaskJob:
         self.starts = 0
         self.canceled = False
         self.ended = False
+        self.log_error: str | None = None
         self.lock = threading.Lock()
 
     # -- from the engine
@@ -448,22 +450,24 @@ class DaskJob:
             return
         limit = self.backend.config["retries"]
         if starts - 1 > limit:
-            self._write_log(f"\n[dask] {WORKER_DIED}; the job is not run again (retries={limit})\n")
+            self.write_output(f"\n[dask] {WORKER_DIED}; the job is not run again (retries={limit})\n")
             self.backend.kill(self.id, self.worker)
             if self.task is not None and self.task.future is not None:
                 self.task.future.cancel()
             self.end(JobResult("failed", error=f"{WORKER_DIED} (the job was run {starts - 1} time(s))"))
         else:
-            self._write_log(f"\n[dask] {WORKER_DIED}; running the job again ({starts - 1} of {limit} retries)\n")
+            self.write_output(f"\n[dask] {WORKER_DIED}; running the job again ({starts - 1} of {limit} retries)\n")
 
     def on_end(self, result: Mapping[str, Any]) -> None:
         status = result.get("status", "failed")
         if self.canceled and status != "success":
             status = "canceled"
+        error, traceback = result.get("error"), result.get("traceback")
+        if status == "success" and self.log_error:
+            status, error, traceback = "failed", self.log_error, None
         self.end(JobResult(status, exit_code=result.get("exit_code"), outputs=list(result.get("outputs") or []),
-                           error=result.get("error") if status == "failed" else ("canceled" if status == "canceled"
-                                                                                 else None),
-                           traceback=result.get("traceback") if status == "failed" else None))
+                           error=error if status == "failed" else ("canceled" if status == "canceled" else None),
+                           traceback=traceback if status == "failed" else None))
 
     def end(self, result: JobResult) -> None:
         with self.lock:
@@ -474,14 +478,15 @@ class DaskJob:
         self.callbacks.finished(result)
 
     def write_output(self, text: str) -> None:
+        """Append to the job's log; a job whose log cannot be written (say, a symbolic link) fails."""
         if not self.ended:
             try:
                 self._write_log(text)
-            except OSError:
-                pass
+            except OSError as error:
+                self.log_error = self.log_error or f"cannot write the job's log: {error}"
 
     def _write_log(self, text: str) -> None:
-        with open(self.job.log_path, "ab") as file:
+        with open_nofollow(self.job.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND) as file:
             file.write(text.encode("utf-8", "replace"))
 
 

@@ -33,6 +33,7 @@ storage (the container cannot see the engine's memory or disks).
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import shlex
@@ -45,6 +46,7 @@ import requests
 from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field
+from ..runner.job import open_nofollow
 from ..storage.sciserver_files import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL, SciServerFilesFileSystem
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
 from .pool import JobThreads
@@ -132,7 +134,7 @@ class SciServerJob:
         except (FileNotFoundError, OSError):
             return
         if len(data) > self.offset:
-            with open(self.job.log_path, "ab") as log:
+            with open_nofollow(self.job.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND) as log:
                 log.write(data[self.offset:])
             self.offset = len(data)
 

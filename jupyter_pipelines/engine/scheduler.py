@@ -11,6 +11,7 @@ from typing import Any
 
 from ..compute import ComputeBackend, JobResult, JobSpec
 from ..pipeline import Pipeline
+from ..runner.process import reset_log
 from ..store import ExecutionRecord, Store
 from ..store.models import FINAL_JOB, now
 
@@ -201,7 +202,7 @@ class ExecutionRun:
             self.attempts[node] += 1
             spec = self.build_spec(node, self.attempts[node])
             os.makedirs(os.path.dirname(spec.log_path), mode=0o700, exist_ok=True)
-            open(spec.log_path, "w").close()
+            reset_log(spec.log_path)
             self.status[node] = "queued"
             self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
                                   ended=None, exit_code=None, error=None, traceback=None, outputs=[], pid=None)

@@ -11,6 +11,7 @@ memory):
 """
 from __future__ import annotations
 
+import errno
 import linecache
 import os
 import shutil
@@ -45,7 +46,12 @@ def load_operation(source: str, function: str, label: str) -> Any:
 def open_nofollow(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> Any:
     """Open a local file (binary) refusing a symlink at ``path``: a log or spec path planted as a link
     must not lead reads or writes elsewhere."""
-    descriptor = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        descriptor = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symbolic link, which is not followed", path) from None
+        raise
     return os.fdopen(descriptor, "rb" if flags == os.O_RDONLY else "ab" if flags & os.O_APPEND else "wb")
 
 

@@ -1,11 +1,15 @@
-"""The body of a job process forked by the fork server.
+"""The body of a job process forked by the fork server, and how a job's log is reset.
 
 A job process leads its own session, keeps its orphaned descendants and marks what it starts
 (``compute.processes.become_job``), so that cancel can kill all of it; when its operation
 returns, whatever it left running is killed before the outcome is reported.
+
+Logs are opened with ``job.open_nofollow``: a symbolic link planted at a log's path is refused,
+never written or read through.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -13,7 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..compute.processes import become_job, end_descendants
-from .job import JobError, run_job
+from .job import JobError, open_nofollow, run_job
 
 RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,6 +41,18 @@ def failure(error: BaseException) -> dict[str, Any]:
 
 #: The exit code of a child after it reported each kind of outcome: the report is final.
 OUTCOME_EXIT_CODES = {"ok": 0, "error": 1}
+
+
+def reset_log(path: str) -> None:
+    """Create a job's log empty (0600) or empty it; a symbolic link there is left for its writer to refuse."""
+    try:
+        log = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return
+        raise
+    with log:
+        os.fchmod(log.fileno(), 0o600)  # also a log written before logs were private
 
 
 def job_child(conn: Connection) -> None:
@@ -69,10 +85,13 @@ def job_child(conn: Connection) -> None:
 
 def _run(spec: dict[str, Any], log_path: str) -> tuple[str, Any]:
     """Run the job with its output going to its log; what it left running is killed once it returns."""
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
+    try:
+        log = open_nofollow(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as error:
+        return "error", {"error": f"cannot write the job's log: {error}", "traceback": ""}
+    with log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)
     try:

@@ -1,0 +1,45 @@
+"""Job logs are never opened through a symbolic link."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from job_operations import numbers
+
+from jupyter_pipelines import Pipeline
+from jupyter_pipelines.engine.manager import read_chunk, read_log
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def plant_link(path: str, target) -> None:
+    """A symbolic link at ``path`` (a log's) to ``target``, a file outside the data dir."""
+    target.write_text("precious\n")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.symlink(target, path)
+
+
+def test_a_symlink_at_a_log_path_fails_the_job_and_is_not_followed(engine, tmp_path) -> None:
+    outside = tmp_path / "outside.txt"
+    plant_link(engine.log_path("default", "linked", "numbers", 1), outside)
+    with Pipeline("linked") as p:
+        numbers(n=3)
+    ex = p.run(name="linked", wait=True)
+    assert ex.status == "failed"
+    assert "cannot write the job's log" in ex.jobs["numbers"]["error"]
+    assert "symbolic link" in ex.jobs["numbers"]["error"]
+    assert outside.read_text() == "precious\n"
+
+
+def test_a_log_is_never_read_through_a_symlink(engine, tmp_path) -> None:
+    with Pipeline("readable") as p:
+        numbers(n=3)
+    assert p.run(name="readable", wait=True).status == "success"
+    log = engine.log_path("default", "readable", "numbers", 1)
+    assert read_log(log) == "making 3 numbers\n"
+    os.remove(log)
+    plant_link(log, tmp_path / "outside.txt")
+    with pytest.raises(OSError, match="symbolic link"):
+        engine.job_log("default", "readable", "numbers")
+    with pytest.raises(OSError, match="symbolic link"):
+        read_chunk(log, 2)
