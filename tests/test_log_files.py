@@ -1,7 +1,8 @@
-"""Job logs are never opened through a symbolic link."""
+"""Files the engine writes: logs are never opened through a symbolic link; the store and logs are private."""
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 from job_operations import numbers
@@ -43,3 +44,17 @@ def test_a_log_is_never_read_through_a_symlink(engine, tmp_path) -> None:
         engine.job_log("default", "readable", "numbers")
     with pytest.raises(OSError, match="symbolic link"):
         read_chunk(log, 2)
+
+
+def test_the_store_and_logs_are_private(make_engine) -> None:
+    umask = os.umask(0o022)  # what a default umask would leave readable by all
+    try:
+        engine = make_engine()
+        with Pipeline("private") as p:
+            numbers(n=3)
+        assert p.run(name="private", wait=True).status == "success"
+    finally:
+        os.umask(umask)
+    db = engine.store.path
+    for path in (db, f"{db}-wal", f"{db}-shm", engine.log_path("default", "private", "numbers", 1)):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path

@@ -33,6 +33,20 @@ def _enable_wal(db: sqlite3.Connection, timeout: float = 60.0) -> None:
             time.sleep(0.02)
 
 
+def _make_private(path: str) -> None:
+    """Make the database, and its -wal and -shm files if they exist, readable by their owner only.
+
+    SQLite creates -wal and -shm files with the mode of the database, so a database made 0600
+    before SQLite first opens it keeps them private too.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
     """Projects, commits, tags, executions, jobs, the event log, settings and artifacts."""
 
@@ -43,10 +57,10 @@ class Store:
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._changed = threading.Condition()
+        _make_private(self.path)
         db = self._connection()
         self._migrate(db)
         db.executescript(resources.files(__package__).joinpath("schema.sql").read_text())
-        os.chmod(self.path, 0o600)
 
     # -- connections and transactions ----------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
