@@ -567,3 +567,24 @@ def test_execution_wait_after_a_rerun(engine) -> None:
     ex.rerun(_mid_edited_namespace()["mid"])
     assert ex.wait(WAIT).status == "success"
     assert ex.result("down") == 300
+
+
+def test_listing_pages_newest_first_with_a_cursor(engine) -> None:
+    p = simple_pipeline("paged")
+    names = [engine.submit(p, "page").name for _ in range(7)]
+    for name in names:
+        engine.wait("default", name, timeout=WAIT)
+    seen, cursor = [], None
+    while True:
+        page = engine.page(limit=3, before=cursor)
+        assert len(page["executions"]) <= 3
+        seen += [e["name"] for e in page["executions"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(names))  # every one once, newest first
+    assert engine.page(pipeline="paged", limit=100)["next"] is None
+    assert engine.page(project="elsewhere")["executions"] == []
+    from jupyter_pipelines.client import EmbeddedApi
+
+    assert [e["name"] for e in EmbeddedApi(engine).executions(limit=2)] == list(reversed(names))  # all pages

@@ -29,13 +29,14 @@ class LocalJob:
         self.callbacks = callbacks
         self.canceled = False
         self.pid: int | None = None
+        self.pid_started: float | None = None
 
     def cancel(self) -> None:
         self.canceled = True
         if self.backend.queue.withdraw(self):
             self.callbacks.finished(JobResult("canceled"))
         elif self.pid is not None:
-            kill_tree(self.pid)
+            kill_tree(self.pid, self.pid_started)  # its start time: a pid reused meanwhile is spared
 
     def alive(self) -> bool:
         """Waiting for its turn, starting, or its process still runs."""
@@ -64,12 +65,12 @@ class LocalJob:
         outcome: tuple[str, Any] | None = None
         code: int | None = None
         try:
-            self.pid = pid
+            self.pid, self.pid_started = pid, start_time(pid)
             conn.send((spec, self.job.log_path, True))
             if self.canceled:
                 kill_tree(pid)
             else:
-                self.callbacks.started(pid, start_time(pid))  # running before it can write a line
+                self.callbacks.started(pid, self.pid_started)  # running before it can write a line
                 conn.send(("go",))
             outcome, code = read_outcome(conn)
         except (EOFError, OSError):

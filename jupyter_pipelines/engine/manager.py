@@ -5,6 +5,7 @@ client and the CLI all drive this same class, so every check of what callers sen
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -548,7 +549,7 @@ def read_chunk(path: str, offset: int, limit: int = LOG_CHUNK, behind: int = LOG
     when more than ``behind`` bytes wait, the oldest are skipped and ``truncated`` says how many.
     """
     try:
-        with open_nofollow(path) as file:
+        with _open_log(path) as file:
             size = os.fstat(file.fileno()).st_size
             truncated = max(0, size - offset - behind)
             start = offset + truncated
@@ -577,8 +578,19 @@ def _complete_utf8(data: bytes) -> int:
 def read_log(path: str, offset: int = 0) -> str:
     """A log from byte ``offset`` on ("" while it does not exist yet); a symlink is not followed."""
     try:
-        with open_nofollow(path) as file:
+        with _open_log(path) as file:
             file.seek(max(0, offset))
             return file.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+
+
+def _open_log(path: str) -> IO[bytes]:
+    """A log opened for reading; one that is a symbolic link is refused (409) rather than followed."""
+    try:
+        return open_nofollow(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise Conflict(f"the log {os.path.basename(path)!r} was replaced by a symbolic link, which is not "
+                           "followed") from None
+        raise
