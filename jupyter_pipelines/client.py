@@ -70,6 +70,10 @@ class Api:
     def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
         raise NotImplementedError
 
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        """The image (PNG) of figure ``index`` that operation ``op`` drew (its ``figures`` list them)."""
+        raise NotImplementedError
+
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
@@ -146,6 +150,9 @@ class EmbeddedApi(Api):
 
     def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
         return self.manager.job_log(project, name, op, offset)
+
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        return self.manager.figure(project, name, op, index)[0]
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         record, _ = self.manager.events(project, name)
@@ -251,6 +258,10 @@ class RemoteApi(Api):
     def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
         return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op)}/log",
                             params={**self._q(project), "offset": str(offset)}).text
+
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op, safe='')}/figures/{int(index)}",
+                            params=self._q(project)).content
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Follow the SSE stream, reconnecting with Last-Event-ID until the execution ends."""
