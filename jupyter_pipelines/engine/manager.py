@@ -19,7 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..compute import ComputeBackend, JobResult, compute_backends
 from ..compute.processes import is_same_process, kill_tree, start_time
-from ..errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict, NotFound
 from ..fields import has_secrets
 from ..names import normalize
 from .. import paths

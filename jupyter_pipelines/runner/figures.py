@@ -15,7 +15,8 @@ import importlib.util
 import io
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 #: The matplotlib backend of job processes (``mplbackend.py`` beside this file; only matplotlib
 #: imports it).

@@ -38,7 +38,8 @@ import sys
 import threading
 import time
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import serialize
 
@@ -99,7 +100,7 @@ def _guarded(make: Any, what: str, budget: Budget | None, seconds: float) -> dic
         if result is None:
             return None
         size = len(json.dumps(result, allow_nan=False))
-    except BaseException as error:  # noqa: BLE001 - a preview must never fail the job
+    except BaseException as error:  # a preview must never fail the job
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise
         _note(f"no preview of {what}: {type(error).__name__}: {_first_line(error)}")
@@ -194,7 +195,7 @@ def preview(value: Any) -> dict[str, Any] | None:
 def file_preview(head: bytes, size: int) -> dict[str, Any]:
     """A raw file of ``size`` bytes that starts with ``head``: an image when it is one (and whole
     in ``head``), its first characters when it is UTF-8 text, else its size."""
-    return _bytes_preview(head, size)
+    return _bytes_preview(head, size, is_file=True)
 
 
 def stored_preview(head: bytes, size: int, type_name: str = "") -> dict[str, Any] | None:
@@ -325,14 +326,15 @@ def _size(size: int) -> str:
     return str(size)
 
 
-def _bytes_preview(data: Any, size: int) -> dict[str, Any]:
-    """Bytes (all of them, or the first ones of ``size``): an image, UTF-8 text, or their size."""
+def _bytes_preview(data: Any, size: int, is_file: bool = False) -> dict[str, Any]:
+    """Bytes (all of them, or the first ones of ``size``): an image, their repr when few (but for a
+    file), UTF-8 text, or their size."""
     head = bytes(data[:max(TEXT_LIMIT * 4, 32)])
-    if head.startswith(PNG_SIGNATURE) or head.startswith(JPEG_SIGNATURE):
+    if head.startswith((PNG_SIGNATURE, JPEG_SIGNATURE)):
         image = _image_bytes(data, size)
         if image is not None:
             return image
-    if size <= 64 and len(data) == size:
+    if size <= 64 and len(data) == size and not is_file:
         return {"kind": "value", "text": repr(bytes(data))}
     text = _utf8_head(head[:TEXT_LIMIT * 4], whole=len(head) == size)
     if text is not None:

@@ -156,10 +156,9 @@ class FigureHandler(PipelinesHandler):
     @authorized
     async def get(self, name: str, op: str, index: str) -> None:
         data, mime = await self.call(self.manager.figure, self.project(), name, op, index)
-        self.set_header("Content-Type", mime)
         self.set_header("Cache-Control", "no-cache")  # a re-run draws anew at the same URL
         self.set_header("X-Content-Type-Options", "nosniff")
-        self.finish(data)
+        self.finish(data, set_content_type=mime)  # APIHandler.finish would say JSON
 
 
 class EventsHandler(PipelinesHandler):
