@@ -79,6 +79,16 @@ def sleeper(release: str = ""):
     return 1
 
 
+@operation
+def scores(draw: bool = False):
+    if draw:
+        import matplotlib.pyplot as plt
+
+        plt.plot([1, 2])
+        plt.show()
+    return {"accuracy": 0.9}
+
+
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
@@ -358,3 +368,26 @@ def test_owned_local_cluster(make_engine, tmp_path) -> None:
     ex = simple_pipeline("owned").run(compute=compute, wait=True)
     assert ex.status == "success", ex.jobs
     assert ex.result("total") == 15
+
+
+@pytest.mark.parametrize("forkserver", [True, False])
+def test_previews_and_figures_come_back_from_dask(make_engine, cluster, forkserver) -> None:
+    """Both ways a Dask worker runs a job (forked, or ``python -m jupyter_pipelines.runner``) bring back
+    the outputs' previews and the figures drawn (when matplotlib is installed)."""
+    import importlib.util
+
+    from jupyter_pipelines.client import EmbeddedApi
+
+    draw = importlib.util.find_spec("matplotlib") is not None
+    engine = make_engine()
+    compute = {"backend": "dask", "config": {"scheduler": cluster.scheduler_address, "preload": "",
+                                             "forkserver": forkserver}}
+    with Pipeline("dask-previews") as p:
+        scores(draw=draw)
+    ex = p.run(name="previews", compute=compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    job = ex.jobs["scores"]
+    assert job["outputs"][0]["preview"] == {"kind": "value", "text": "{'accuracy': 0.9}"}
+    assert [figure["index"] for figure in job["figures"]] == ([0] if draw else [])
+    if draw:
+        assert EmbeddedApi(engine).figure("default", ex.name, "scores", 0).startswith(b"\x89PNG")
