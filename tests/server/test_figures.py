@@ -10,6 +10,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_pipelines import Pipeline, operation
+from jupyter_pipelines.client import RemoteApi
+from jupyter_pipelines.errors import NotFound
 
 pytestmark = pytest.mark.timeout(120)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -51,7 +53,7 @@ async def fetch(jp_fetch, url: str, **kwargs):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed")
-async def test_figures_are_listed_and_served_with_auth(api, jp_fetch, manager):
+async def test_figures_are_listed_and_served_with_auth(api, jp_fetch, jp_serverapp, manager):
     with Pipeline("plots", project="figs") as p:
         plots(points=5)
     status, created = await api("POST", "executions", {"pipeline": p.to_dict(), "name": "drawn"})
@@ -70,6 +72,10 @@ async def test_figures_are_listed_and_served_with_auth(api, jp_fetch, manager):
         bodies.append(response.body)
     assert len(set(bodies)) == 3
     assert bodies[2] == manager.figure("figs", "drawn", "plots", 2)[0]
+    remote = RemoteApi(jp_serverapp.connection_url, jp_serverapp.identity_provider.token)  # the kernel's client
+    assert await asyncio.to_thread(remote.figure, "figs", "drawn", "plots", 1) == bodies[1]
+    with pytest.raises(NotFound, match="no figure 7"):
+        await asyncio.to_thread(remote.figure, "figs", "drawn", "plots", 7)
     assert job["outputs"][0]["preview"]["kind"] == "image"
     with pytest.raises(HTTPClientError) as refused:
         await fetch(jp_fetch, job["figures"][0]["url"], headers={"Authorization": ""})
