@@ -71,6 +71,10 @@ class Api:
         """An operation's log from byte ``offset``: its latest attempt's, or ``attempt``'s."""
         raise NotImplementedError
 
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        """The image (PNG) of figure ``index`` that operation ``op`` drew (its ``figures`` list them)."""
+        raise NotImplementedError
+
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
@@ -147,6 +151,9 @@ class EmbeddedApi(Api):
 
     def log(self, project: str, name: str, op: str, offset: int = 0, attempt: int | None = None) -> str:
         return self.manager.job_log(project, name, op, offset, attempt)
+
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        return self.manager.figure(project, name, op, index)[0]
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         record, _ = self.manager.events(project, name)
@@ -252,6 +259,10 @@ class RemoteApi(Api):
     def log(self, project: str, name: str, op: str, offset: int = 0, attempt: int | None = None) -> str:
         params = {**self._q(project), "offset": str(offset), **({"attempt": str(attempt)} if attempt else {})}
         return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op)}/log", params=params).text
+
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        return self.request("GET", f"executions/{quote(name)}/jobs/{quote(op, safe='')}/figures/{int(index)}",
+                            params=self._q(project)).content
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Follow the SSE stream, reconnecting with Last-Event-ID until the execution ends."""

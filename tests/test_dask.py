@@ -80,6 +80,16 @@ def sleeper(release: str = ""):
     return 1
 
 
+@operation
+def scores(draw: bool = False):
+    if draw:
+        import matplotlib.pyplot as plt
+
+        plt.plot([1, 2])
+        plt.show()
+    return {"accuracy": 0.9}
+
+
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
@@ -392,3 +402,26 @@ def test_cancel_kills_daemons_that_left_the_job_session(make_engine, dask_comput
         assert ex.wait(WAIT).status == "canceled"
     finally:
         kill_recorded(str(tmp_path))
+
+
+@pytest.mark.parametrize("forkserver", [True, False])
+def test_previews_and_figures_come_back_from_dask(make_engine, cluster, forkserver) -> None:
+    """Both ways a Dask worker runs a job (forked, or ``python -m jupyter_pipelines.runner``) bring back
+    the outputs' previews and the figures drawn (when matplotlib is installed)."""
+    import importlib.util
+
+    from jupyter_pipelines.client import EmbeddedApi
+
+    draw = importlib.util.find_spec("matplotlib") is not None
+    engine = make_engine()
+    compute = {"backend": "dask", "config": {"scheduler": cluster.scheduler_address, "preload": "",
+                                             "forkserver": forkserver}}
+    with Pipeline("dask-previews") as p:
+        scores(draw=draw)
+    ex = p.run(name="previews", compute=compute, wait=True)
+    assert ex.status == "success", ex.jobs
+    job = ex.jobs["scores"]
+    assert job["outputs"][0]["preview"] == {"kind": "value", "text": "{'accuracy': 0.9}"}
+    assert [figure["index"] for figure in job["figures"]] == ([0] if draw else [])
+    if draw:
+        assert EmbeddedApi(engine).figure("default", ex.name, "scores", 0).startswith(b"\x89PNG")

@@ -88,6 +88,7 @@ def test_pipeline_runs_on_sciserver_compute(make_engine, standin, choices, token
     assert ex.status == "success", ex.jobs
     assert ex.result("total") == 15
     assert ex.result("parity", "odds") == [1, 3, 5]
+    assert ex.jobs["total"]["outputs"][0]["preview"] == {"kind": "value", "text": "15"}  # made in the container
     assert "making 6 numbers" in ex.logs("numbers")
     assert engine.get("default", "remote").compute["config"].get("token") is None
     submitted = standin.compute.submitted[-3:]

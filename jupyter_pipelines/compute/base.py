@@ -27,6 +27,8 @@ class JobResult:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
+    #: Figures the operation drew, ``{"index", "mime", "location"}`` (see ``runner.figures``).
+    figures: list[dict[str, Any]] = field(default_factory=list)
 
 
 class JobCallbacks(Protocol):

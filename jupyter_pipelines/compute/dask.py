@@ -272,7 +272,8 @@ def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str,
     if entry["canceled"]:
         return {"status": "canceled", "exit_code": code}
     if outcome and outcome[0] == "ok":
-        return {"status": "success", "exit_code": code, "outputs": outcome[1]["outputs"]}
+        return {"status": "success", "exit_code": code, "outputs": outcome[1]["outputs"],
+                "figures": outcome[1].get("figures") or []}
     if outcome:
         return {"status": "failed", "exit_code": code, **outcome[1]}
     return {"status": "failed", "exit_code": code, "error": _death(code)}
@@ -466,6 +467,7 @@ class DaskJob:
         if status == "success" and self.log_error:
             status, error, traceback = "failed", self.log_error, None
         self.end(JobResult(status, exit_code=result.get("exit_code"), outputs=list(result.get("outputs") or []),
+                           figures=list(result.get("figures") or []) if status == "success" else [],
                            error=error if status == "failed" else ("canceled" if status == "canceled" else None),
                            traceback=traceback if status == "failed" else None))
 

@@ -84,7 +84,8 @@ class LocalJob:
                 fs = fsspec.filesystem("memory")
                 for path, data in outcome[1].pop("memory_files", {}).items():
                     fs.pipe_file(path, data)
-            return JobResult("success", exit_code=code, outputs=outcome[1]["outputs"])
+            return JobResult("success", exit_code=code, outputs=outcome[1]["outputs"],
+                             figures=outcome[1].get("figures") or [])
         if outcome:
             return JobResult("failed", exit_code=code, **outcome[1])
         return JobResult("failed", exit_code=code, error=_death(code))

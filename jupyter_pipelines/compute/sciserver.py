@@ -120,7 +120,8 @@ class SciServerJob:
             return JobResult("canceled", error="canceled")
         outcome = self._result(f"{folder}/result.json")
         if status == SUCCESS and outcome and outcome.get("status") == "success":
-            return JobResult("success", exit_code=0, outputs=list(outcome.get("outputs") or []))
+            return JobResult("success", exit_code=0, outputs=list(outcome.get("outputs") or []),
+                             figures=list(outcome.get("figures") or []))
         if outcome and outcome.get("status") == "failed":
             return JobResult("failed", exit_code=1, error=outcome.get("error"), traceback=outcome.get("traceback"))
         tail = self._stderr_tail(f"{results}/stderr.txt")

@@ -42,6 +42,7 @@ from .watchdog import Watchdog
 
 OWNER = f"{os.getpid()}:{start_time(os.getpid())}"
 PAGE = 50  # executions per page when a list names no limit
+MAX_FIGURE_BYTES = 64 << 20  # figures are PNGs of plots: far smaller
 MAX_PAGE = 1000
 
 
@@ -246,6 +247,41 @@ class ExecutionManager(LoggingConfigurable):
         not looked up: this is called many times a second while jobs run); see :func:`read_chunk`."""
         return read_chunk(self.log_path(project, name, node, attempt), offset)
 
+    def figure(self, project: str, name: str, node: str, index: Any) -> tuple[bytes, str]:
+        """The image of figure ``index`` that operation ``node`` of an execution drew, and its MIME type,
+        read from the execution's storage (with the storage secrets of this engine's executions, else
+        the stored public configuration)."""
+        record = self.get(project, name)
+        job = record.job(node)
+        text = str(index)
+        if not text.isdigit() or len(text) > 9:
+            raise NotFound(f"operation {node!r} has no figure {text[:40]!r}")
+        figure = job.figure(int(text))
+        secrets = self.secrets.get(record.id)
+        config = secrets.storage if secrets is not None else record.storage["config"]
+        storage = self._storage(record.storage["backend"], config)
+        location = str(figure.get("location") or "")
+        if not location.startswith(storage.location(record.project, record.name) + "/"):
+            raise NotFound(f"figure {text} of operation {node!r} is not in the execution's storage")
+        try:
+            with storage.filesystem().open(location, "rb") as file:
+                data = file.read(MAX_FIGURE_BYTES + 1)
+        except FileNotFoundError:
+            raise NotFound(f"figure {text} of operation {node!r} is no longer in the execution's storage") from None
+        except Exception as error:  # noqa: BLE001 - the backend's own errors: say what could not be read
+            hint = " (its storage credentials were kept in memory only and are gone)" \
+                if record.needs_secrets and secrets is None else ""
+            raise Conflict(f"cannot read figure {text} of operation {node!r} from the execution's storage{hint}: "
+                           f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}") from None
+        if len(data) > MAX_FIGURE_BYTES:
+            raise Conflict(f"figure {text} of operation {node!r} is larger than {MAX_FIGURE_BYTES >> 20} MiB")
+        return data, str(figure.get("mime") or "image/png")
+
+    def log_chunk(self, project: str, name: str, node: str, offset: int) -> dict[str, Any]:
+        """What a live view gets next of a job's log from byte ``offset`` (the execution is not looked up:
+        this is called many times a second while jobs run); see :func:`read_chunk`."""
+        return read_chunk(self.log_path(project, name, node), offset)
+
     def events(self, project: str, name: str, after: Any = 0) -> tuple[ExecutionRecord, list[Event]]:
         """An execution and its events after sequence number ``after``."""
         record = self.get(project, name)
@@ -334,7 +370,7 @@ class ExecutionManager(LoggingConfigurable):
             for node in pipeline.topological_order():
                 if node in again:
                     self.store.update_job(record.id, node, status="pending", error=None, traceback=None,
-                                          exit_code=None, started=None, ended=None, outputs=[])
+                                          exit_code=None, started=None, ended=None, outputs=[], figures=[])
             self.store.update_execution(record.id, status="pending", commit_id=commit, owner=OWNER, error=None,
                                         ended=None, event={"rerun": sorted(again)})
         except BaseException:

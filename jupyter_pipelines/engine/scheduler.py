@@ -205,7 +205,8 @@ class ExecutionRun:
             reset_log(spec.log_path)
             self.status[node] = "queued"
             self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
-                                  ended=None, exit_code=None, error=None, traceback=None, outputs=[], pid=None)
+                                  ended=None, exit_code=None, error=None, traceback=None, outputs=[], figures=[],
+                                  pid=None)
             if not self.compute.chains:
                 self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
                 continue
@@ -253,7 +254,8 @@ class ExecutionRun:
             self.on_success(node, result)
         self.status[node] = status
         self.store.update_job(self.execution_id, node, status=status, ended=now(), exit_code=result.exit_code,
-                              error=result.error, traceback=result.traceback, outputs=result.outputs)
+                              error=result.error, traceback=result.traceback, outputs=result.outputs,
+                              figures=result.figures)
         if status == "failed" and self.failed is None:
             self.failed = f"operation {node!r} failed: {result.error}"
             self.halt()
@@ -277,7 +279,8 @@ class ExecutionRun:
                     self.on_success(node, result)
                 self.status[node] = final
                 self.store.update_job(self.execution_id, node, status=final, ended=now(), exit_code=result.exit_code,
-                                      error=None if final == "success" else "canceled", outputs=result.outputs)
+                                      error=None if final == "success" else "canceled", outputs=result.outputs,
+                                      figures=result.figures)
         for node, status in self.status.items():
             if status not in FINAL_JOB:
                 self.status[node] = "canceled"

@@ -37,7 +37,8 @@ class SpecBuilder:
         }
         if node.kind == "operation":
             definition = self.pipeline.operations[node.operation or ""]
-            spec.update(function=definition.function, source=definition.source, attributes=dict(node.attributes))
+            spec.update(function=definition.function, source=definition.source, attributes=dict(node.attributes),
+                        figures=self.storage.figures_location(self.pipeline.project, self.execution, node_id))
         elif node.kind == "input":
             record, backend = self.artifacts[node.artifact or ""]
             spec["artifact"] = {"name": record.name, "backend": record.backend, "path": record.path,

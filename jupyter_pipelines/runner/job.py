@@ -6,8 +6,13 @@ memory):
     {"node": "split", "kind": "operation" | "input" | "output",
      "function": "split", "source": "...", "attributes": {...},
      "inputs": {"data": "<path>"}, "outputs": {"train": "<path>", ...},
+     "figures": "<folder>",   # operations: where the figures it draws go, as <folder>/<n>.png
      "storage": {"protocol": "file", "options": {...}},
      "artifact": {"name": ..., "backend": ..., "protocol": ..., "options": {...}, "path": ...}}
+
+Each output the job writes is described as ``{"name", "location", "type", "size"}`` plus its
+``"preview"`` (see ``previews``) when one could be made; each figure an operation drew as
+``{"index", "mime", "location"}`` (see ``figures``).
 """
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ import errno
 import linecache
 import os
 import shutil
+import sys
 import time
 from typing import Any, Mapping
 
 import fsspec
 
-from . import serialize
+from . import figures, previews, serialize
 
 COPY_CHUNK = 8 << 20
 
@@ -90,17 +96,63 @@ def _split_results(result: Any, outputs: list[str], label: str) -> list[Any]:
     return list(result)
 
 
-def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[dict[str, Any]]:
+def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dict[str, Any]:
+    """Call the operation; write its outputs (with their previews) and the figures it drew."""
     label = spec["node"]
     func = load_operation(spec["source"], spec["function"], label)
     arguments = {name: read_value(fs, path) for name, path in spec["inputs"].items()}
     arguments.update(spec.get("attributes") or {})
-    result = func(**arguments)
-    names = list(spec["outputs"])
-    values = _split_results(result, names, label)
-    return [{"name": name, **write_value(fs, spec["outputs"][name], value)} for name, value in zip(names, values)]
+    capture = figures.start()
+    try:
+        result = func(**arguments)
+        names = list(spec["outputs"])
+        values = _split_results(result, names, label)
+        images = figures.finish(capture, values)
+    finally:
+        figures.stop()
+    budget = previews.Budget()
+    outputs = []
+    for name, value in zip(names, values):
+        written = {"name": name, **write_value(fs, spec["outputs"][name], value)}
+        preview = previews.safe_preview(value, f"output {name!r}", budget)
+        if preview is not None:
+            written["preview"] = preview
+        outputs.append(written)
+    return {"outputs": outputs, "figures": save_figures(fs, figures_folder(spec), images)}
 
 
+def figures_folder(spec: Mapping[str, Any]) -> str | None:
+    """Where an operation's figures go: the spec's ``figures``, else beside its first output."""
+    if spec.get("figures"):
+        return spec["figures"]
+    first = next(iter(spec.get("outputs") or {}.values()), None)
+    return None if first is None else first.rsplit("/", 1)[0] + "/figures"
+
+
+def save_figures(fs: fsspec.AbstractFileSystem, folder: str | None, images: list[bytes]) -> list[dict[str, Any]]:
+    """Write PNG images as ``<folder>/<n>.png``; describe those written (a figure that cannot be
+    written is left out, with a line in the log: the operation's outputs are what counts)."""
+    saved: list[dict[str, Any]] = []
+    if images and folder is None:
+        print(f"[pipelines] {len(images)} figure(s) not kept: the operation has no output beside which to keep them",
+              file=sys.stderr)
+        return saved
+    for index, image in enumerate(images):
+        location = f"{folder}/{index}.png"
+        try:
+            if index == 0:
+                ensure_parent(fs, location)
+            with fs.open(location, "wb") as file:
+                file.write(image)
+        except Exception as error:  # noqa: BLE001 - see above
+            print(f"[pipelines] figure {index} not kept: {type(error).__name__}: {first_line(error)}", file=sys.stderr)
+            continue
+        saved.append({"index": index, "mime": figures.MIME, "location": location})
+    return saved
+
+
+#: Input jobs keep the first bytes of a raw file for its preview.
+HEAD_BYTES = 64 << 10
 #: Input jobs read in chunks of this size, with no read-ahead cache (s3fs's would hold two chunks more).
 READ_CHUNK = 4 << 20
 #: ... and write through a buffer of this size: S3's smallest multipart part (5 MiB).
@@ -181,6 +233,8 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
     where = f"input artifact {artifact['name']!r} on {artifact['backend']!r} storage"
     target = spec["outputs"]["output"]
     is_file = artifact.get("type") == FILE_TYPE
+    head = bytearray()  # the first bytes, for the preview
+    keep = HEAD_BYTES if is_file else previews.PEEK_BYTES
     stage = "read"
     try:
         source_fs = filesystem(artifact)
@@ -204,6 +258,8 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
                     stage = "write"
                     writer.write(chunk)
                     copied += len(chunk)
+                    if len(head) < keep:
+                        head += chunk[:keep - len(head)]
                 if is_file and copied != total:
                     stage = "read"
                     raise OSError(f"it changed while it was read ({copied} of {total} bytes)")
@@ -217,32 +273,43 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
                        f"({type(error).__name__}: {first_line(error)})")
         raise JobError(redact(message, artifact.get("options"))) from None
     kind = FILE_VALUE_TYPE if is_file else artifact.get("type", "")
-    return [{"name": "output", "location": target, "type": kind, "size": size}]
+    output: dict[str, Any] = {"name": "output", "location": target, "type": kind, "size": size}
+    what = f"input artifact {artifact['name']!r}"
+    if is_file:
+        preview = previews.safe_file_preview(bytes(head), copied, what)
+    else:
+        preview = previews.safe_stored_preview(bytes(head), copied, kind, what)
+    if preview is not None:
+        output["preview"] = preview
+    return {"outputs": [output]}
 
 
-def run_output(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[dict[str, Any]]:
+def run_output(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dict[str, Any]:
     artifact = spec["artifact"]
     size = copy_file(fs, spec["inputs"]["data"], fs, artifact["path"])
-    return [{"name": artifact["name"], "location": artifact["path"], "type": artifact.get("type", ""), "size": size}]
+    return {"outputs": [{"name": artifact["name"], "location": artifact["path"], "type": artifact.get("type", ""),
+                         "size": size}]}
 
 
 RUNNERS = {"operation": run_operation, "input": run_input, "output": run_output}
 
 
 def run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the job; return ``{"outputs": [...], "seconds": ...}`` or raise.
+    """Run the job; return ``{"outputs": [...], "figures": [...], "seconds": ...}`` or raise.
 
     With ``memory`` storage the job's process has its own memory: the engine sends the input
-    files along (``memory_files``) and takes the output files back in the result.
+    files along (``memory_files``) and takes the output and figure files back in the result.
     """
     started = time.perf_counter()
     fs = filesystem(spec["storage"])
     for path, data in (spec.get("memory_files") or {}).items():
         fsspec.filesystem("memory").pipe_file(path, data)
-    outputs = RUNNERS[spec["kind"]](spec, fs)
-    result: dict[str, Any] = {"outputs": outputs, "seconds": time.perf_counter() - started}
+    written = RUNNERS[spec["kind"]](spec, fs)
+    result: dict[str, Any] = {"outputs": written["outputs"], "figures": written.get("figures", []),
+                              "seconds": time.perf_counter() - started}
     if spec["storage"]["protocol"] == "memory":
-        result["memory_files"] = {out["location"]: fs.cat_file(out["location"]) for out in outputs}
+        result["memory_files"] = {item["location"]: fs.cat_file(item["location"])
+                                  for item in [*result["outputs"], *result["figures"]]}
     return result
 
 

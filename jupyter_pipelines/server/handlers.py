@@ -150,6 +150,18 @@ class LogHandler(PipelinesHandler):
         self.finish(text)
 
 
+class FigureHandler(PipelinesHandler):
+    """An image an operation drew (``jobs[i].figures`` of ``GET executions/{name}`` link here)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str, op: str, index: str) -> None:
+        data, mime = await self.call(self.manager.figure, self.project(), name, op, index)
+        self.set_header("Cache-Control", "no-cache")  # a re-run draws anew at the same URL
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(data, set_content_type=mime)  # APIHandler.finish would say JSON
+
+
 class EventsHandler(PipelinesHandler):
     """Server-sent events of one execution from the store's event log, plus live log tails.
 
@@ -350,6 +362,7 @@ def routes() -> list[tuple[str, type[PipelinesHandler]]]:
         (f"executions/{NAME}/rerun", RerunHandler),
         (f"executions/{NAME}/events", EventsHandler),
         (f"executions/{NAME}/jobs/{NAME}/log", LogHandler),
+        (f"executions/{NAME}/jobs/{NAME}/figures/{NAME}", FigureHandler),
         ("artifacts", ArtifactsHandler),
         (f"artifacts/{NAME}", ArtifactHandler),
         ("tags", TagsHandler),

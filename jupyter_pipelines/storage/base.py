@@ -45,6 +45,10 @@ class StorageBackend(Backend):
     def data_location(self, project: str, execution: str, node: str, output: str) -> str:
         return self.location(project, execution, "data", node, f"{output}.pkl")
 
+    def figures_location(self, project: str, execution: str, node: str) -> str:
+        """The folder of the figures an operation draws (``<n>.png``), beside its outputs."""
+        return self.location(project, execution, "data", node, "figures")
+
     def artifact_location(self, project: str, execution: str, artifact: str) -> str:
         return self.location(project, execution, "artifacts", f"{artifact}.pkl")
 

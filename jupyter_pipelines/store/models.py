@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import NotFound
 
@@ -18,6 +19,12 @@ FINAL_JOB = frozenset({"success", "failed", "canceled", "skipped"})
 def now() -> str:
     """The current time as ISO 8601 UTC with milliseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def figure_url(project: str, execution: str, op: str, index: int) -> str:
+    """Where the REST API serves a figure (relative to the server's base URL)."""
+    return (f"pipelines/api/executions/{quote(execution, safe='')}/jobs/{quote(op, safe='')}/figures/{int(index)}"
+            f"?project={quote(project, safe='')}")
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
@@ -45,14 +52,24 @@ class JobRecord:
     pid: int | None = None
     pid_started: float | None = None
     attempts: list[dict[str, Any]] | None = None  # loaded with one execution, not with lists
+    #: ``{"index", "mime", "location"}`` of each figure the operation drew.
+    figures: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         data = dict(row)
         data["outputs"] = json.loads(data["outputs"])
+        data["figures"] = json.loads(data.get("figures") or "[]")
         return cls(**data)
 
-    def to_dict(self) -> dict[str, Any]:
+    def figure(self, index: int) -> dict[str, Any]:
+        for figure in self.figures:
+            if figure.get("index") == index:
+                return figure
+        raise NotFound(f"operation {self.node!r} has no figure {index}")
+
+    def to_dict(self, project: str | None = None, execution: str | None = None) -> dict[str, Any]:
+        """The job as the API shows it; its figures carry their URL when ``project`` and ``execution`` are given."""
         return {
             "op": self.node,
             "operation": self.operation,
@@ -67,6 +84,9 @@ class JobRecord:
             "traceback": self.traceback,
             "outputs": self.outputs,
             **({"attempts": self.attempts} if self.attempts is not None else {}),
+            "figures": [{"index": figure["index"], "mime": figure.get("mime", "image/png"),
+                         **({"url": figure_url(project, execution, self.node, figure["index"])}
+                            if project and execution else {})} for figure in self.figures],
         }
 
 
@@ -137,7 +157,7 @@ class ExecutionRecord:
             "params": self.params,
         }
         if jobs:
-            data["jobs"] = [job.to_dict() for job in self.jobs]
+            data["jobs"] = [job.to_dict(self.project, self.name) for job in self.jobs]
         return data
 
 

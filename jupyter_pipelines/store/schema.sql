@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     outputs TEXT NOT NULL DEFAULT '[]',
     pid INTEGER,
     pid_started REAL,
+    figures TEXT NOT NULL DEFAULT '[]', -- [{"index", "mime", "location"}] drawn by the operation
     PRIMARY KEY (execution_id, node)
 );
 CREATE TABLE IF NOT EXISTS name_counters ( -- the last number given after each execution name

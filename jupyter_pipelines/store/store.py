@@ -81,6 +81,9 @@ class Store:
         columns = {row[1] for row in db.execute("PRAGMA table_info(executions)")}
         if columns and "params" not in columns:
             db.execute("ALTER TABLE executions ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
+        job_columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        if job_columns and "figures" not in job_columns:
+            db.execute("ALTER TABLE jobs ADD COLUMN figures TEXT NOT NULL DEFAULT '[]'")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -337,7 +340,7 @@ class Store:
                      job.started, now() if interrupted else job.ended, job.exit_code,
                      "interrupted: the engine stopped while it ran" if interrupted else job.error))
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
-            self._append_event(db, row, "job", job.to_dict())
+            self._append_event(db, row, "job", job.to_dict(row["project"], row["name"]))
 
     @staticmethod
     def _set(db: sqlite3.Connection, table: str, where: str, key: tuple[Any, ...], values: dict[str, Any]) -> None:
