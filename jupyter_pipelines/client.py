@@ -22,7 +22,6 @@ import requests
 
 from .engine import ExecutionManager
 from .errors import BadRequest, Conflict, NotFound, PipelinesError
-from .store.models import FINAL_EXECUTION
 
 API_PREFIX = "pipelines/api"
 _ERRORS: dict[int, type[PipelinesError]] = {400: BadRequest, 404: NotFound, 409: Conflict, 413: BadRequest}
@@ -156,13 +155,17 @@ class EmbeddedApi(Api):
         return self.manager.figure(project, name, op, index)[0]
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Events after ``after`` until the execution's current end (a re-run's replayed history holds
+        earlier ends: those do not stop it)."""
         record, _ = self.manager.events(project, name)
         while True:
-            for event in self.manager.wait_for_events(record.id, after, timeout=1.0):
+            events = self.manager.wait_for_events(record.id, after, timeout=1.0)
+            for event in events:
                 after = event.seq
                 yield event.to_dict()
-                if event.type == "execution" and event.data.get("status") in FINAL_EXECUTION:
-                    return
+            if (not events or events[-1].type == "execution") and self.manager.execution_by_id(record.id).final \
+                    and not self.manager.events_of(record.id, after):
+                return
 
     def tags(self, project: str | None = None) -> list[dict[str, Any]]:
         return self.manager.tags(project)
@@ -277,8 +280,7 @@ class RemoteApi(Api):
                         data = json.loads(event.get("data") or "{}")
                         yield {"seq": int(event["id"]) if event.get("id") else None, "type": event.get("event"),
                                "execution": name, "project": project, "data": data}
-                        if event.get("event") == "execution" and data.get("status") in FINAL_EXECUTION:
-                            return
+                return  # the server ends the stream at the execution's current end
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError):
                 time.sleep(0.5)
 

@@ -68,3 +68,19 @@ def test_a_rerun_with_nothing_to_do_says_so_and_changes_nothing(engine) -> None:
     assert (after["started"], after["ended"], after["duration"]) == (before["started"], before["ended"],
                                                                       before["duration"])
     assert after["jobs"][0]["attempts"] == before["jobs"][0]["attempts"]
+
+
+def test_events_follow_a_rerun_to_its_end_and_end_for_a_finished_execution(engine, tmp_path) -> None:
+    """The history of a re-run execution holds an earlier end: following it stops at the current end."""
+    from jupyter_pipelines.client import EmbeddedApi
+
+    with Pipeline("flaky-events") as p:
+        flaky(marker=str(tmp_path / "marker"))
+    ex = p.run(name="events", wait=True)
+    assert ex.status == "failed"
+    ex.rerun()
+    api = EmbeddedApi(engine)
+    statuses = [e["data"]["status"] for e in api.events("default", "events") if e["type"] == "execution"]
+    assert statuses[-1] == "success" and "failed" in statuses[:-1]  # past the first end, to the current one
+    last = engine.events("default", "events")[1][-1].seq
+    assert list(api.events("default", "events", after=last)) == []  # finished: nothing more, and it returns

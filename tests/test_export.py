@@ -440,14 +440,14 @@ def test_requirements_map_import_names_and_skip_the_standard_library():
 
 
 def test_a_filesystem_implemented_in_the_package_is_shipped_in_runtime():
-    pytest.importorskip("jupyter_pipelines.storage.sciserver_files")
+    pytest.importorskip("jupyter_pipelines.storage.sciserver_fs")
     import fsspec
 
     from jupyter_pipelines.export.builder import shipped_filesystems
-    from jupyter_pipelines.storage.sciserver_files import SciServerFilesFileSystem
+    from jupyter_pipelines.storage.sciserver_fs import SciServerFilesFileSystem
 
     fsspec.register_implementation("sciserver", SciServerFilesFileSystem, clobber=True)
     registrations, files, imports = shipped_filesystems(["sciserver", "s3", "file"])
-    assert registrations == {"sciserver": "runtime.sciserver_files:SciServerFilesFileSystem"}
-    assert list(files) == ["runtime/sciserver_files.py"]
-    assert "jupyter_pipelines" not in imports["runtime/sciserver_files.py"]
+    assert registrations == {"sciserver": "runtime.sciserver_fs:SciServerFilesFileSystem"}
+    assert list(files) == ["runtime/sciserver_fs.py"]
+    assert "jupyter_pipelines" not in imports["runtime/sciserver_fs.py"]

@@ -10,9 +10,9 @@ import textwrap
 
 import pytest
 
-from jupyter_pipelines.compute import forkserver as forkserver_client
-from jupyter_pipelines.compute.forkserver import ForkServer, read_outcome
-from jupyter_pipelines.compute.processes import start_time
+from jupyter_pipelines.compute.plumbing import forkserver as forkserver_client
+from jupyter_pipelines.compute.plumbing.forkserver import ForkServer, read_outcome
+from jupyter_pipelines.runner.tree import start_time
 from jupyter_pipelines.runner import forkserver, serialize
 from polling import gone, wait_until
 
@@ -113,7 +113,7 @@ def test_warm_up_leaves_nothing_behind(tmp_path) -> None:
 
 CLIENT = textwrap.dedent("""
     import json, os, sys, time
-    from jupyter_pipelines.compute.forkserver import ForkServer
+    from jupyter_pipelines.compute.plumbing.forkserver import ForkServer
 
     server = ForkServer([])
     conn, job = server.child()

@@ -10,8 +10,8 @@ from job_operations import daemon_pids, daemons, kill_recorded
 from polling import WAIT, gone, wait_until
 
 from jupyter_pipelines import Pipeline
-from jupyter_pipelines.compute.forkserver import ForkServer
-from jupyter_pipelines.compute.processes import kill_tree, start_time
+from jupyter_pipelines.compute.plumbing.forkserver import ForkServer
+from jupyter_pipelines.runner.tree import kill_tree, start_time
 
 pytestmark = pytest.mark.timeout(120)
 

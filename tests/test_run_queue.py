@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from jupyter_pipelines.compute.slots import RunQueue
+from jupyter_pipelines.compute.plumbing.runqueue import RunQueue
 
 
 class Job:

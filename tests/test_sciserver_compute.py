@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from sciserver_standin import SciServerStandin, enable_compute  # noqa: E402
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
-from jupyter_pipelines.compute.sciserver import SciServerCompute  # noqa: E402
+from jupyter_pipelines.compute.sciserver_compute import SciServerCompute  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
 from job_operations import numbers, parity, total
 from polling import WAIT, wait_until

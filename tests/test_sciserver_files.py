@@ -22,7 +22,7 @@ from fsspec.tests.abstract.put import AbstractPutTests
 sys.path.insert(0, os.path.dirname(__file__))
 from sciserver_standin import SciServerStandin  # noqa: E402
 
-from jupyter_pipelines.storage.sciserver_files import (  # noqa: E402
+from jupyter_pipelines.storage.sciserver_fs import (  # noqa: E402
     SciServerFile,
     SciServerFilesFileSystem,
 )

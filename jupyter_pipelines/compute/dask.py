@@ -13,7 +13,7 @@ How a job runs
   (``runner/forkserver.py``, which kills its job processes when it ends), and the
   next job's process is forked while one runs; with ``forkserver=False`` it is a fresh
   ``python -m jupyter_pipelines.runner`` subprocess instead. Either way the job leads its own
-  session and keeps track of what it starts, so a cancel kills all of it (``compute.processes``).
+  session and keeps track of what it starts, so a cancel kills all of it (``runner.tree``).
 * The job spec (which may hold credentials for the storage and the inputs) travels in memory
   only: pickled in the task's arguments, then over the fork server's unix socket or the
   subprocess's stdin — never in an argument list, an environment variable or a file.
@@ -73,8 +73,8 @@ from ..errors import BadRequest
 from ..fields import Field, parse_config
 from ..runner.job import open_nofollow
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
-from .forkserver import ForkServer, read_outcome
-from .processes import kill_tree, start_time
+from .plumbing.forkserver import ForkServer, read_outcome
+from ..runner.tree import kill_tree, start_time
 
 TOPIC_PREFIX = "jupyter-pipelines-"
 LOG_CHUNK = 16 << 10  # bytes per log event at most (the scheduler keeps the last 1000 events of a topic)

@@ -15,9 +15,9 @@ import fsspec
 from ..paths import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
-from .forkserver import ForkServer, read_outcome
-from .processes import is_running, kill_tree, start_time
-from .slots import RunQueue
+from .plumbing.forkserver import ForkServer, read_outcome
+from ..runner.tree import is_running, kill_tree, start_time
+from .plumbing.runqueue import RunQueue
 
 
 class LocalJob:

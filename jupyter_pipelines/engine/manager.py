@@ -20,7 +20,7 @@ from traitlets import Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..compute import ComputeBackend, JobResult, compute_backends
-from ..compute.processes import is_same_process, kill_tree, start_time
+from ..runner.tree import is_same_process, kill_tree, start_time
 from ..errors import BadRequest, Conflict, NotFound
 from ..fields import has_secrets
 from ..names import normalize
@@ -276,11 +276,6 @@ class ExecutionManager(LoggingConfigurable):
         if len(data) > MAX_FIGURE_BYTES:
             raise Conflict(f"figure {text} of operation {node!r} is larger than {MAX_FIGURE_BYTES >> 20} MiB")
         return data, str(figure.get("mime") or "image/png")
-
-    def log_chunk(self, project: str, name: str, node: str, offset: int) -> dict[str, Any]:
-        """What a live view gets next of a job's log from byte ``offset`` (the execution is not looked up:
-        this is called many times a second while jobs run); see :func:`read_chunk`."""
-        return read_chunk(self.log_path(project, name, node), offset)
 
     def events(self, project: str, name: str, after: Any = 0) -> tuple[ExecutionRecord, list[Event]]:
         """An execution and its events after sequence number ``after``."""

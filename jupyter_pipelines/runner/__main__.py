@@ -39,7 +39,7 @@ import os
 import sys
 from typing import Any
 
-from ..compute.processes import become_job, end_descendants
+from .tree import become_job, end_descendants
 
 RESULT_MARKER = "\x1e##jupyter-pipelines-result## "
 

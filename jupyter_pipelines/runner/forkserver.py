@@ -27,7 +27,7 @@ import sys
 import tempfile
 from multiprocessing.connection import Connection, Listener
 
-from ..compute.processes import adopt_orphans, end_descendants, is_same_process, start_time
+from .tree import adopt_orphans, end_descendants, is_same_process, start_time
 
 FOLDER_PREFIX = "jupyter-pipelines-"
 OWNER_FILE = "owner"

@@ -1,7 +1,7 @@
 """The body of a job process forked by the fork server, and how a job's log is reset.
 
 A job process leads its own session, keeps its orphaned descendants and marks what it starts
-(``compute.processes.become_job``), so that cancel can kill all of it; when its operation
+(``runner.tree.become_job``), so that cancel can kill all of it; when its operation
 returns, whatever it left running is killed before the outcome is reported.
 
 Logs are opened with ``job.open_nofollow``: a symbolic link planted at a log's path is refused,
@@ -16,7 +16,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..compute.processes import become_job, end_descendants
+from .tree import become_job, end_descendants
 from .job import JobError, open_nofollow, run_job
 
 RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -146,8 +146,7 @@ class LogHandler(PipelinesHandler):
     async def get(self, name: str, op: str) -> None:
         text = await self.call(self.manager.job_log, self.project(), name, op, self.get_argument("offset", None),
                                self.get_argument("attempt", None))
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(text)
+        self.finish(text, set_content_type="text/plain; charset=utf-8")  # APIHandler would say JSON
 
 
 class FigureHandler(PipelinesHandler):

@@ -47,9 +47,9 @@ from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field
 from ..runner.job import open_nofollow
-from ..storage.sciserver_files import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL, SciServerFilesFileSystem
+from ..storage.sciserver_fs import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL, SciServerFilesFileSystem
 from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
-from .pool import JobThreads
+from .plumbing.threads import JobThreads
 
 DEFAULT_RACM_URL = "https://apps.sciserver.org/racm"
 CONTAINER_WORKSPACE = "/home/idies/workspace/"
@@ -280,7 +280,7 @@ class SciServerCompute(ComputeBackend):
                 "resultsFolderURI": CONTAINER_WORKSPACE + folder + "/",
                 "submitterDID": f"jupyter-pipelines {job.execution}/{job.node}",
                 "volumeContainers": [], "userVolumes": volumes}
-        return self.racm("POST", "jobs/docker?TaskName=jupyter_pipelines.compute.sciserver", body)
+        return self.racm("POST", "jobs/docker?TaskName=jupyter_pipelines.compute.sciserver_compute", body)
 
     @staticmethod
     def results_folder(description: Mapping[str, Any], folder: str) -> str:

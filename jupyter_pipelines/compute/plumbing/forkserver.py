@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from ..runner.process import OUTCOME_EXIT_CODES
+from ...runner.process import OUTCOME_EXIT_CODES
 
 
 class ForkServer:
