@@ -63,13 +63,28 @@ class Progress:
             self.line("resumed after a restart")
 
 
+def _state(job: Mapping[str, Any]) -> tuple[Any, ...]:
+    return job["status"], job.get("attempt") or 0, job.get("ended")
+
+
 def follow(execution: Execution, progress: Progress) -> Execution:
-    """Print ``execution``'s events until it ends (past the ended events of earlier runs); Ctrl-C cancels."""
+    """Print ``execution``'s events until it has ended and every job's last change was printed; Ctrl-C cancels.
+
+    The event stream starts from the beginning, so a re-run replays the ends of earlier runs: those
+    do not stop the following, only the execution's current end does.
+    """
     after = 0
+    seen: dict[str, tuple[Any, ...]] = {}
     try:
-        while execution.refresh().data["status"] not in FINAL_EXECUTION:
+        while True:
+            data = execution.refresh().data
+            if data["status"] in FINAL_EXECUTION and all(
+                    seen.get(job["op"], ("pending", 0, None)) == _state(job) for job in data["jobs"]):
+                return execution
             for event in execution.events(after):
                 after = event.get("seq") or after
+                if event["type"] == "job":
+                    seen[event["data"]["op"]] = _state(event["data"])
                 progress.event(event)
     except KeyboardInterrupt:
         print("canceling…", flush=True)
@@ -137,7 +152,8 @@ def rerun(args: argparse.Namespace, api: Api) -> int:
             raise BadRequest(f"cannot read {path}: {error.strerror or error}") from None
     baseline = {job["op"]: job.get("attempt") or 0 for job in execution.data["jobs"]}
     execution.rerun(**edits)
-    again = sorted(job["op"] for job in execution.data["jobs"] if job["status"] == "pending")
+    again = sorted(job["op"] for job in execution.data["jobs"]  # reset, or already started again
+                   if job["status"] not in FINAL_JOB or (job.get("attempt") or 0) > baseline.get(job["op"], 0))
     print(f"Re-running {execution.name} of {execution.project}/{execution.data['pipeline']} on {where(api)}: "
           f"{', '.join(again) or 'nothing to run'}" + (f" (edited: {', '.join(sorted(edits))})" if edits else ""),
           flush=True)
