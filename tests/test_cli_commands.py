@@ -358,6 +358,8 @@ def test_values_are_json_when_they_parse() -> None:
 
     assert assignments(["a=3", "b=0.5", "c=true", "d=[1, 2]", 'e="7"', "f=text", "g=", "h=a=b"], "--x") == {
         "a": 3, "b": 0.5, "c": True, "d": [1, 2], "e": "7", "f": "text", "g": "", "h": "a=b"}
+    assert assignments(["bucket=2024", "workers=2"], "--x", text_fields={"bucket"}) == {"bucket": "2024",
+                                                                                        "workers": 2}
 
 
 def test_list_pages_through() -> None:

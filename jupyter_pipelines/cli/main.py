@@ -23,7 +23,7 @@ which. JUPYTER_PIPELINES_EMBEDDED=1 always uses the embedded engine.
 
 RUN_EPILOG = """\
 Values of KEY=VALUE options are read as JSON when they parse (3, 0.5, true, [1,2], "text"),
-else as text.
+else as text; a backend's text fields keep what was written (bucket=2024 is the text "2024").
 
 Secrets never go on the command line (a secret field given with --compute-config or
 --storage-config is refused) and are never printed or stored:

@@ -29,8 +29,14 @@ def value_of(text: str) -> Any:
         return text
 
 
-def assignments(items: Iterable[str] | None, option: str, *, dotted: bool = False) -> dict[str, Any]:
-    """``["k=v", …]`` as ``{k: value_of(v)}``; ``dotted`` keys must read ``a.b`` (``--param op.attr=v``)."""
+def assignments(items: Iterable[str] | None, option: str, *, dotted: bool = False,
+                text_fields: Iterable[str] = ()) -> dict[str, Any]:
+    """``["k=v", …]`` as ``{k: value_of(v)}``; ``dotted`` keys must read ``a.b`` (``--param op.attr=v``).
+
+    Keys in ``text_fields`` (fields a backend declares as text) keep their value as written:
+    a bucket named ``2024`` stays ``"2024"``.
+    """
+    text_fields = set(text_fields)
     found: dict[str, Any] = {}
     for item in items or ():
         key, equals, text = item.partition("=")
@@ -39,7 +45,7 @@ def assignments(items: Iterable[str] | None, option: str, *, dotted: bool = Fals
             raise BadRequest(f"{option} takes KEY=VALUE, got {item!r}")
         if dotted and not all(key.partition(".")[::2]):
             raise BadRequest(f"{option} takes OPERATION.ATTRIBUTE=VALUE, got {item!r}")
-        found[key] = value_of(text)
+        found[key] = text if key in text_fields else value_of(text)
     return found
 
 
@@ -116,20 +122,35 @@ def credentials_file(path: str | None, *, per_artifact: bool = True) -> dict[str
     return data
 
 
+_read: dict[str, str] = {}
+
+
 def environment_secret(variable: str, target: str) -> str:
     """The value of ``variable`` (then removed from the environment); an error names the variable only."""
     value = os.environ.pop(variable, None)
     if value is None:
+        value = _read.get(variable)
+    if value is None:
         raise BadRequest(f"the environment variable {variable} (for {target}) is not set")
+    _read[variable] = value
     return value
+
+
+def _fields(schemas: Iterable[Mapping[str, Any]], backend: str | None) -> list[Mapping[str, Any]]:
+    for schema in schemas:
+        if schema.get("name") == backend:
+            return list(schema.get("fields", []))
+    return []
 
 
 def secret_fields(schemas: Iterable[Mapping[str, Any]], backend: str | None) -> set[str]:
     """The names of the secret fields of ``backend`` among the API's backend schemas."""
-    for schema in schemas:
-        if schema.get("name") == backend:
-            return {f["name"] for f in schema.get("fields", []) if f.get("secret")}
-    return set()
+    return {f["name"] for f in _fields(schemas, backend) if f.get("secret")}
+
+
+def text_fields(schemas: Iterable[Mapping[str, Any]], backend: str | None) -> set[str]:
+    """The names of the fields of ``backend`` whose values are text."""
+    return {f["name"] for f in _fields(schemas, backend) if f.get("type") == "str"}
 
 
 @dataclass
@@ -171,10 +192,11 @@ def run_options(args: Any, backends: Mapping[str, Any] | None) -> RunOptions:
             if chosen["backend"] and chosen["backend"] != getattr(args, kind):
                 chosen["config"] = {}  # another backend than the file's: its configuration does not apply
             chosen["backend"] = getattr(args, kind)
-        given = assignments(getattr(args, f"{kind}_config", None), f"--{kind}-config")
         backend = chosen["backend"] or defaults.get(kind)
-        refuse_secrets_on_command_line(given, secret_fields((backends or {}).get(kind, []), backend), kind,
-                                       str(backend))
+        schemas = (backends or {}).get(kind, [])
+        given = assignments(getattr(args, f"{kind}_config", None), f"--{kind}-config",
+                            text_fields=text_fields(schemas, backend))
+        refuse_secrets_on_command_line(given, secret_fields(schemas, backend), kind, str(backend))
         chosen["config"].update(given)
     options.params.update(assignments(getattr(args, "param", None), "--param", dotted=True))
     for artifact, fields in credentials_file(getattr(args, "credentials", None)).items():
@@ -225,9 +247,9 @@ def upload_options(args: Any, backends: Mapping[str, Any] | None) -> tuple[dict[
         storage["backend"] = args.storage
     backend = storage["backend"] or (backends or {}).get("defaults", {}).get("storage") or "local"
     storage["backend"] = backend
-    given = assignments(args.storage_config, "--storage-config")
-    refuse_secrets_on_command_line(given, secret_fields((backends or {}).get("storage", []), backend), "storage",
-                                   backend)
+    schemas = (backends or {}).get("storage", [])
+    given = assignments(args.storage_config, "--storage-config", text_fields=text_fields(schemas, backend))
+    refuse_secrets_on_command_line(given, secret_fields(schemas, backend), "storage", backend)
     storage["config"].update(given)
     credentials = credentials_file(args.credentials, per_artifact=False)
     for item in args.secret_env or ():
