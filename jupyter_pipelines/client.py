@@ -1,8 +1,9 @@
 """Kernel-side client: the pipelines API of a Jupyter server, or of an engine in this process.
 
 ``connect()`` finds the Jupyter server to use (explicit variables, then JupyterHub's, then the
-runtime directory's ``jpserver-*.json``) and falls back to an engine inside this process when
-none is reachable. Both answer in the REST API's JSON shapes, so what sits on top (``session``,
+running servers of this user: the kernel's own, one whose root holds the current directory, any
+other; see :func:`find_server`) and falls back to an engine inside this process when none with
+the pipelines extension is reachable; one line on stderr says which it chose. Both answer in the REST API's JSON shapes, so what sits on top (``session``,
 the widgets, the CLI) behaves the same on each.
 """
 from __future__ import annotations
@@ -342,52 +343,79 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, str]]:
 
 
 def discover() -> RemoteApi | None:
-    """The Jupyter server to use, if one is reachable (see the module docstring for the order)."""
-    candidates: list[tuple[str, str]] = []
-    if os.environ.get("JUPYTER_PIPELINES_URL"):
-        candidates.append((os.environ["JUPYTER_PIPELINES_URL"], os.environ.get("JUPYTER_PIPELINES_TOKEN", "")))
+    """The Jupyter server to use, if one is reachable (see :func:`find_server` for the order)."""
+    return find_server()[0]
+
+
+def find_server() -> tuple[RemoteApi | None, str]:
+    """The Jupyter server to use and why it was chosen, or ``(None, why none was)``.
+
+    In order, the first that answers ``GET pipelines/api/backends`` with 200: ``JUPYTER_PIPELINES_URL``
+    (token ``JUPYTER_PIPELINES_TOKEN``); JupyterHub's single-user server (``JUPYTERHUB_SERVICE_URL``);
+    then the running servers of this user (the runtime directory's ``jpserver-*.json``): the one that
+    started this kernel, those whose root holds the current directory (deepest root first), then any
+    other.
+    """
+    candidates: list[tuple[str, str, str]] = []
+    explicit = os.environ.get("JUPYTER_PIPELINES_URL")
+    if explicit:
+        candidates.append((explicit, os.environ.get("JUPYTER_PIPELINES_TOKEN", ""), "set by JUPYTER_PIPELINES_URL"))
     if os.environ.get("JUPYTERHUB_SERVICE_URL"):
-        candidates.append((os.environ["JUPYTERHUB_SERVICE_URL"], os.environ.get("JUPYTERHUB_API_TOKEN", "")))
+        candidates.append((os.environ["JUPYTERHUB_SERVICE_URL"], os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                           "JupyterHub's server for this user"))
     candidates.extend(_runtime_servers())
-    for url, token in candidates:
+    for url, token, reason in candidates:
         api = RemoteApi(url, token)
         if api.reachable():
-            return api
-    return None
+            if explicit and url != explicit:
+                reason += f"; JUPYTER_PIPELINES_URL={explicit} does not answer"
+            return api, reason
+    if explicit:
+        return None, f"JUPYTER_PIPELINES_URL={explicit} does not answer, nor does any other server"
+    if candidates:
+        return None, "no running Jupyter server has the pipelines extension"
+    return None, "no Jupyter server with the pipelines extension found"
 
 
-def _runtime_servers() -> list[tuple[str, str]]:
-    """Servers from jpserver-*.json: the kernel's parent first, then those whose root holds the cwd."""
+def _runtime_servers() -> list[tuple[str, str, str]]:
+    """Running servers from this user's jpserver-*.json: ``(url, token, why)``, best first."""
     try:
         from jupyter_server.serverapp import list_running_servers
     except ImportError:
         return []
-    servers = list(list_running_servers())
     cwd = os.path.realpath(os.getcwd())
-
-    def rank(info: Mapping[str, Any]) -> int:
-        if info.get("pid") == os.getppid():
-            return 0
+    ranked = []
+    for order, info in enumerate(list_running_servers()):
         root = os.path.realpath(info.get("root_dir") or info.get("notebook_dir") or "/nonexistent")
-        return 1 if cwd == root or cwd.startswith(root.rstrip("/") + "/") else 2
-
-    return [(info["url"], info.get("token", "")) for info in sorted(servers, key=rank) if rank(info) < 2]
+        if info.get("pid") == os.getppid():
+            rank, reason = (0, 0), "the server that started this kernel"
+        elif cwd == root or cwd.startswith(root.rstrip("/") + "/"):
+            rank, reason = (1, -len(root)), f"its root {root} holds this directory"
+        else:
+            rank, reason = (2, order), f"a running server of yours (root {root})"
+        ranked.append((rank, info["url"], info.get("token", ""), reason))
+    return [(url, token, reason) for _, url, token, reason in sorted(ranked, key=lambda item: item[0])]
 
 
 def connect(refresh: bool = False, resume: bool = True) -> Api:
-    """The API to use from here: the Jupyter server's, or an embedded engine (said once).
+    """The API to use from here: the Jupyter server's, or an embedded engine; which one is said once on stderr.
 
     An embedded engine resumes executions interrupted by a crash unless ``resume`` is false.
     """
     global _connection
     with _lock:
         if _connection is None or refresh:
-            remote = None if os.environ.get("JUPYTER_PIPELINES_EMBEDDED") == "1" else discover()
+            if os.environ.get("JUPYTER_PIPELINES_EMBEDDED") == "1":
+                remote, reason = None, "JUPYTER_PIPELINES_EMBEDDED=1"
+            else:
+                remote, reason = find_server()
             if remote is None:
-                print("jupyter_pipelines: no Jupyter server with the pipelines extension is reachable; "
-                      "executions run in this process (embedded mode).", file=sys.stderr)
+                print(f"jupyter_pipelines: using the embedded engine ({reason}); executions run in this process.",
+                      file=sys.stderr, flush=True)
                 _connection = EmbeddedApi(resume=resume)
             else:
+                print(f"jupyter_pipelines: using the Jupyter server at {remote.base_url} ({reason}).",
+                      file=sys.stderr, flush=True)
                 _connection = remote
         return _connection
 
