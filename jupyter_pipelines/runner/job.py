@@ -40,9 +40,10 @@ def filesystem(spec: Mapping[str, Any]) -> fsspec.AbstractFileSystem:
     return fsspec.filesystem(spec["protocol"], **dict(spec.get("options") or {}))
 
 
-def load_operation(source: str, function: str, label: str) -> Any:
-    """Execute captured source in a fresh namespace and return its function."""
-    filename = f"<operation {label}>"
+def load_operation(source: str, function: str, label: str, filename: str | None = None) -> Any:
+    """Execute captured source in a fresh namespace and return its function; tracebacks show its lines
+    (from ``filename`` when the source is a file, as in an export's ``operations/``)."""
+    filename = filename or f"<operation {label}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": f"operation_{label}"}
     exec(compile(source, filename, "exec"), namespace)
@@ -99,7 +100,7 @@ def _split_results(result: Any, outputs: list[str], label: str) -> list[Any]:
 def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dict[str, Any]:
     """Call the operation; write its outputs (with their previews) and the figures it drew."""
     label = spec["node"]
-    func = load_operation(spec["source"], spec["function"], label)
+    func = load_operation(spec["source"], spec["function"], label, spec.get("filename"))
     arguments = {name: read_value(fs, path) for name, path in spec["inputs"].items()}
     arguments.update(spec.get("attributes") or {})
     capture = figures.start()

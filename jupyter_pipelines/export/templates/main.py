@@ -191,31 +191,28 @@ class Runner:
         self.fs, self.root = fs, root.rstrip("/") or root
         self.out_fs, self.out_root = out_fs, out_root.rstrip("/") or out_root
         self.artifacts = artifacts
-        self.code: dict[str, Any] = {}
+        self.code: dict[str, str] = {}
 
     def location(self, node: str, output: str) -> str:
         return posixpath.join(self.root, node, f"{output}.pkl")
 
-    def function(self, node: dict[str, Any]) -> Any:
-        """The operation's function, defined afresh for each node (as the engine does)."""
-        op = self.plan["operations"][node["operation"]]
-        path = os.path.join(HERE, op["file"])
+    def source(self, path: str) -> str:
         if path not in self.code:
             with open(path, encoding="utf-8") as file:
-                self.code[path] = compile(file.read(), path, "exec")
-        namespace: dict[str, Any] = {"__name__": f"operation_{node['id']}"}
-        exec(self.code[path], namespace)
-        return namespace[op["function"]]
+                self.code[path] = file.read()
+        return self.code[path]
 
     def operation(self, node: dict[str, Any]) -> None:
+        """Run the operation as a job of the engine would (runtime/job.py): a fresh namespace, its
+        inputs read from storage, its outputs written there."""
         op = self.plan["operations"][node["operation"]]
-        arguments = {name: job.read_value(self.fs, self.location(ref["node"], ref["output"]))
-                     for name, ref in node["inputs"].items()}
-        arguments.update(node.get("attributes") or {})
-        result = self.function(node)(**arguments)
-        values = job._split_results(result, list(op["outputs"]), node["id"])
-        for name, value in zip(op["outputs"], values):
-            job.write_value(self.fs, self.location(node["id"], name), value)
+        path = os.path.join(HERE, op["file"])
+        job.run_operation({
+            "node": node["id"], "kind": "operation", "function": op["function"], "source": self.source(path),
+            "filename": path, "attributes": node.get("attributes") or {},
+            "inputs": {name: self.location(ref["node"], ref["output"]) for name, ref in node["inputs"].items()},
+            "outputs": {name: self.location(node["id"], name) for name in op["outputs"]},
+            "figures": posixpath.join(self.root, node["id"], "figures")}, self.fs)
 
     def input(self, node: dict[str, Any]) -> None:
         spec = {"node": node["id"], "artifact": self.artifacts[node["artifact"]],
