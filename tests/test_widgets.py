@@ -185,7 +185,7 @@ def test_required_field_empty_refuses_run_with_a_message_next_to_it(engine) -> N
     assert "required" in bucket.error.value
     assert "Not run" in dialog.message.value and "bucket" in dialog.message.value
     assert dialog.tabs.selected_index == dialog.tabs.titles.index("Storage")
-    assert dialog.widget.children[1] is dialog.tabs  # still the dialog
+    assert dialog.tabs in dialog.widget.children  # still the dialog
     bucket.widget.value = "b"
     dialog.storage.chooser.value = "local"
     dialog.run_button.click()
@@ -222,7 +222,7 @@ def test_server_error_is_shown_in_the_widget(engine) -> None:
     assert dialog.run() is None  # no exception
     assert "refused" in dialog.message.value and "not-registered" in dialog.message.value
     assert "jp-pipelines-error" in dialog.message.value and "Traceback" not in dialog.message.value
-    assert not dialog.run_button.disabled and dialog.widget.children[1] is dialog.tabs
+    assert not dialog.run_button.disabled and dialog.tabs in dialog.widget.children
 
 
 # -- run and the live status view -------------------------------------------------------------------------------
@@ -492,7 +492,14 @@ def test_saved_notebook_has_widget_state_but_no_secret(engine, tmp_path, monkeyp
     passwords = [m for m in widgets.values() if m["model_name"] == "PasswordModel"]
     assert passwords and all(not m["state"].get("value") for m in passwords)
     displays = [o for o in nb.cells[2].outputs if o.get("output_type") in ("display_data", "execute_result")]
-    assert len(displays) == 1  # `p.execute()` + the dialog as the cell's value: shown once
+    # `p.execute()` + the dialog as the cell's value: shown once — the live widget and its snapshot
+    assert len(displays) == 2
+    live, snapshot = displays
+    assert "application/vnd.jupyter.widget-view+json" in live["data"] and "text/html" not in live["data"]
+    assert set(snapshot["data"]) == {"text/html", "text/plain"}
+    html = snapshot["data"]["text/html"]  # brought up to date by update_display: the execution's last state
+    assert "typed-in-notebook" in html and 'data-status="success"' in html and "jp-pipelines-snapshot" in html
+    assert "jupyter_pipelines.get(&#x27;typed-in-notebook&#x27;, project=&#x27;default&#x27;)" in html
 
 
 # -- the export dialog -------------------------------------------------------------------------------------------------
