@@ -515,8 +515,8 @@ class StatusView(Shown):
             extra.append(esc(row.duration_text()))
         if int(job.get("attempt") or 0) > 1:
             extra.append(f"attempt {esc(job['attempt'])}")
-        chosen = "" if self.selected == op else ' <span style="color:#757575;font-size:11px">(click a node or a ' \
-                                                'row to show another)</span>'
+        chosen = "" if self.selected == op else ' <span style="color:#757575;font-size:11px">(followed ' \
+                                                'automatically; click a node or a row to pick another)</span>'
         return (f'<div class="jp-pipelines-details-title" data-op="{esc(op)}" style="margin:4px 0 2px">'
                 f'{what} <b><code>{esc(op)}</code></b> {badge(str(job.get("status") or "pending"))} '
                 f'<span style="color:#616161;font-size:12px">{" · ".join(extra)}</span>{chosen}</div>'
@@ -575,10 +575,12 @@ class StatusView(Shown):
                 widget.value = value
         for name, row in self.rows.items():
             row.mark(name == op)
-        if (op or "") != self.graph.selected:
+        # the graph marks the user's choice only: a click on the node shown automatically must still pin it
+        chosen = self.selected if self.selected in self.rows else ""
+        if chosen != self.graph.selected:
             self._syncing_graph = True
             try:
-                self.graph.selected = op or ""
+                self.graph.selected = chosen
             finally:
                 self._syncing_graph = False
             self.graph_box.refresh()
