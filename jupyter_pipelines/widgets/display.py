@@ -34,6 +34,9 @@ DETACHED_STYLE = (
     ".jp-pipelines-detached-note{display:none}"
     ".jupyter-widgets-disconnected .jp-pipelines-detached-note{display:block}"
     f".jupyter-widgets-disconnected.{NEEDS_KERNEL}{{display:none!important}}"
+    # the note says it once: no broken-link icon of ipywidgets' on each part of the view
+    ".jp-pipelines-live.jupyter-widgets-disconnected::before,"
+    ".jp-pipelines-live .jupyter-widgets-disconnected::before{display:none}"
     "</style>")
 
 

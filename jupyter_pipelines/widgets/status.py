@@ -527,8 +527,9 @@ class StatusView(Shown):
         parts = []
         attributes = node.get("attributes") or {}
         if attributes:
-            rows = "".join(f'<tr><td style="padding:1px 8px"><code>{esc(k)}</code></td>'
-                           f'<td style="padding:1px 8px"><code>{esc(json.dumps(v, default=str))}</code></td></tr>'
+            rows = "".join(f'<tr><td style="padding:1px 8px;text-align:left"><code>{esc(k)}</code></td>'
+                           f'<td style="padding:1px 8px;text-align:left"><code>{esc(json.dumps(v, default=str))}</code>'
+                           f'</td></tr>'
                            for k, v in attributes.items())
             parts.append(f'<div style="font-weight:600;margin:4px 0 2px">Attributes</div><table class='
                          f'"jp-pipelines-attributes-table" style="font-size:11px;border-collapse:collapse">{rows}</table>')
@@ -652,6 +653,11 @@ class StatusView(Shown):
         for row in self.rows.values():
             if row.status == "running":
                 row.tick()
+        op = self.shown_op()
+        if op in self.rows and self.rows[op].status == "running":  # its running time, in the details too
+            value = self.details_header_html(op)
+            if self.details_title.value != value:
+                self.details_title.value = value
 
     def _render_progress(self) -> None:
         statuses = [row.status for row in self.rows.values()]
@@ -720,10 +726,10 @@ class StatusView(Shown):
         with self._lock:
             data = self.data
             rows = "".join(
-                f'<tr class="jp-pipelines-snapshot-row" data-op="{esc(op)}"><td style="padding:1px 8px">'
+                f'<tr class="jp-pipelines-snapshot-row" data-op="{esc(op)}"><td style="padding:1px 8px;text-align:left">'
                 f'<code>{esc(op)}</code></td><td style="padding:1px 8px;color:#757575">'
                 f'{esc(row.job.get("kind") or "")}</td><td style="padding:1px 8px">{badge(row.status)}</td>'
-                f'<td style="padding:1px 8px">{esc(row.duration_text())}</td></tr>' for op, row in self.rows.items())
+                f'<td style="padding:1px 8px;text-align:left">{esc(row.duration_text())}</td></tr>' for op, row in self.rows.items())
             done = sum(row.status in FINAL_JOB for row in self.rows.values())
             op = self.shown_op()
             details = ""
