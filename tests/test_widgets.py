@@ -5,26 +5,26 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import os
+import sys
 import zipfile
 from typing import Any
 
 import ipywidgets as w
 import pytest
+from polling import WAIT, wait_until
 
 from jupyter_pipelines import Input, Output, Pipeline, client, operation
 from jupyter_pipelines.client import EmbeddedApi
-from jupyter_pipelines.session import get
 from jupyter_pipelines.engine import ExecutionManager
 from jupyter_pipelines.runner import serialize
+from jupyter_pipelines.session import get
 from jupyter_pipelines.store import ArtifactRecord
 from jupyter_pipelines.store.models import now
 from jupyter_pipelines.widgets import ExecuteDialog, ExportDialog, StatusView, display
 from jupyter_pipelines.widgets.forms import FieldInput, Invalid
 from jupyter_pipelines.widgets.graph import PipelineDisplay, PipelineGraph, graph_svg
 from jupyter_pipelines.widgets.status import TRACEBACK_SHOWN
-from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -672,7 +672,7 @@ def test_scripts_never_import_ipywidgets(tmp_path) -> None:
               "repr(p); p.to_dict()\nassert 'ipywidgets' not in sys.modules, 'ipywidgets imported'\nprint('ok')\n")
     path = tmp_path / "script.py"
     path.write_text(script)
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr
 
@@ -699,8 +699,8 @@ def test_dialog_shows_the_graph_and_attributes_as_typed_fields(engine) -> None:
 
 def test_attribute_fields_validate_like_backend_fields(engine) -> None:
     @operation
-    def typed(data, ratio: float = 0.5, tags: list = ["a"], options: dict = {}, anything=None, on: bool = False,
-              label: str = "x"):
+    def typed(data, ratio: float = 0.5, tags: list = ["a"], options: dict = {},  # noqa: B006 - attributes' defaults
+              anything=None, on: bool = False, label: str = "x"):
         return data
 
     with Pipeline("kinds") as p:

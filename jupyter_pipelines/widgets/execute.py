@@ -25,9 +25,9 @@ import ipywidgets as w
 
 from ..client import Api
 from ..errors import BadRequest, PipelinesError
+from ..names import first_free, normalize
 from ..pipeline import Pipeline
 from ..session import submit
-from ..names import first_free, normalize
 from .artifacts import artifact_record
 from .attributes import AttributesForm
 from .display import NEEDS_KERNEL, Shown, detached_note

@@ -718,13 +718,12 @@ class StatusView(Shown):
         self._flushed = time.monotonic()
         try:
             (self.owner or self).refresh_snapshot()
-        except Exception:  # noqa: BLE001 - a snapshot is a courtesy: never break the live view for it
+        except Exception:  # noqa: BLE001, S110 - a snapshot is a courtesy: never break the live view for it
             pass
 
     def snapshot_html(self) -> str:
         """The view's state as static HTML (what a saved notebook keeps)."""
         with self._lock:
-            data = self.data
             rows = "".join(
                 f'<tr class="jp-pipelines-snapshot-row" data-op="{esc(op)}"><td style="padding:1px 8px;text-align:left">'
                 f'<code>{esc(op)}</code></td><td style="padding:1px 8px;color:#757575">'

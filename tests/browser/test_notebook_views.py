@@ -16,15 +16,28 @@ import re
 import time
 import uuid
 import zipfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import nbformat
 import pytest
 
 from .conftest import LabServer, run_command, screenshot
-from .test_notebook_widgets import (DIALOG, DIALOG_TIMEOUT, KERNEL_TIMEOUT, NOTEBOOK, PROJECT, ROWS,
-                                    RUN_TIMEOUT, VIEW, notebook_js, outputs_text, run_up_to_execute,
-                                    shutdown_kernels, wait_for_kernel)
+from .test_notebook_widgets import (
+    DIALOG,
+    DIALOG_TIMEOUT,
+    KERNEL_TIMEOUT,
+    NOTEBOOK,
+    PROJECT,
+    ROWS,
+    RUN_TIMEOUT,
+    VIEW,
+    notebook_js,
+    outputs_text,
+    run_up_to_execute,
+    shutdown_kernels,
+    wait_for_kernel,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -102,7 +115,7 @@ def test_digits_graph_live_colours_node_details_and_reopened_snapshot(
     dialog = execute_cell.locator(DIALOG)
     try:
         dialog.wait_for(state="visible", timeout=DIALOG_TIMEOUT)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise AssertionError(f"no execute dialog in cell {index}; outputs: {outputs_text(page)}") from error
 
     # -- `digits` as a cell's value: the pipeline's graph, one node per operation, input and output --------
@@ -185,11 +198,11 @@ def test_digits_graph_live_colours_node_details_and_reopened_snapshot(
 
 HOLD_CELLS = [
     "import jupyter_pipelines\nfrom jupyter_pipelines import Pipeline, operation",
-    "@operation\ndef hold(path: str = ''):\n    import os, time\n    print('holding until', path)\n"
-    "    deadline = time.time() + 600\n    while not os.path.exists(path) and time.time() < deadline:\n"
-    "        time.sleep(0.1)\n    return 1\n\n"
-    "@operation\ndef done(value):\n    print('done with', value)\n    return value\n\n"
-    "with Pipeline('held', project='browser-nb') as held:\n    done(hold(path='{path}'))",
+    ("@operation\ndef hold(path: str = ''):\n    import os, time\n    print('holding until', path)\n"
+     "    deadline = time.time() + 600\n    while not os.path.exists(path) and time.time() < deadline:\n"
+     "        time.sleep(0.1)\n    return 1\n\n"
+     "@operation\ndef done(value):\n    print('done with', value)\n    return value\n\n"
+     "with Pipeline('held', project='browser-nb') as held:\n    done(hold(path='{path}'))"),
     "execution = held.run(name='{name}')\nexecution",
     "jupyter_pipelines.get('{name}', project='browser-nb')",
 ]
@@ -246,10 +259,10 @@ def test_kernel_restart_leaves_an_honest_view_and_get_reattaches(
 
 
 EXPORT_CELLS = [
-    "from jupyter_pipelines import Pipeline, operation\n\n"
-    "@operation\ndef numbers(n: int = 4):\n    return list(range(n))\n\n"
-    "@operation\ndef total(data):\n    return sum(data)\n\n"
-    "with Pipeline('exported', project='browser-nb') as exported:\n    total(numbers(n=6))",
+    ("from jupyter_pipelines import Pipeline, operation\n\n"
+     "@operation\ndef numbers(n: int = 4):\n    return list(range(n))\n\n"
+     "@operation\ndef total(data):\n    return sum(data)\n\n"
+     "with Pipeline('exported', project='browser-nb') as exported:\n    total(numbers(n=6))"),
     "exported.export()",
 ]
 
