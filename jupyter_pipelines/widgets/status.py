@@ -34,7 +34,7 @@ from .style import BAR_STYLES, badge, error_box, esc, format_seconds, help_text
 RANK = {"pending": 0, "queued": 1, "running": 2}
 LOG_LINES = 20
 KEEP_LOG_CHARS = 64_000
-SNAPSHOT_EVERY = 1.0  # seconds between snapshot updates while the execution runs
+SNAPSHOT_EVERY = 2.0  # seconds between snapshot updates while the execution runs (each sends the whole HTML)
 GRAPH_HEIGHT = 240
 TRACEBACK_START = "Traceback (most recent call last):"
 TRACEBACK_SHOWN = "[traceback: shown above, with the error]"
@@ -359,8 +359,8 @@ class StatusView(Shown):
                         if row.status == "running":
                             self._read_log(op, tail=True)
                     self._render_log()
-                if self._dirty:
-                    self._flush_snapshot(force=True)
+                if self._dirty and time.monotonic() - self._flushed >= SNAPSHOT_EVERY:
+                    self._flush_snapshot()
 
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind, data = event.get("type"), dict(event.get("data") or {})
