@@ -50,3 +50,9 @@ class Pipeline(model.Pipeline):
 
             return ExportDialog(self, connect()).show()
         return connect().export_to({"pipeline": self.to_dict(), **options}, path)
+
+    def _ipython_display_(self) -> None:
+        """In a notebook, a pipeline shows its graph (a widget, with a static snapshot saved with the notebook)."""
+        from .widgets.graph import PipelineDisplay  # as in execute()
+
+        PipelineDisplay(self).show()

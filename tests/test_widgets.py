@@ -3,25 +3,28 @@ validation, saved settings, credentials), the live status view (rows, progress, 
 errors, Cancel) and the export dialog — and secrets never in widget state, also in a saved .ipynb."""
 from __future__ import annotations
 
+import base64
 import json
-import sys
 import os
+import sys
 import zipfile
 from typing import Any
 
 import ipywidgets as w
 import pytest
+from polling import WAIT, wait_until
 
-from jupyter_pipelines import Input, Pipeline, client, operation
+from jupyter_pipelines import Input, Output, Pipeline, client, operation
 from jupyter_pipelines.client import EmbeddedApi
-from jupyter_pipelines.session import get
 from jupyter_pipelines.engine import ExecutionManager
 from jupyter_pipelines.runner import serialize
+from jupyter_pipelines.session import get
 from jupyter_pipelines.store import ArtifactRecord
 from jupyter_pipelines.store.models import now
-from jupyter_pipelines.widgets import ExecuteDialog, ExportDialog, StatusView
+from jupyter_pipelines.widgets import ExecuteDialog, ExportDialog, StatusView, display
 from jupyter_pipelines.widgets.forms import FieldInput, Invalid
-from polling import WAIT, wait_until
+from jupyter_pipelines.widgets.graph import PipelineDisplay, PipelineGraph, graph_svg
+from jupyter_pipelines.widgets.status import TRACEBACK_SHOWN
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -185,7 +188,7 @@ def test_required_field_empty_refuses_run_with_a_message_next_to_it(engine) -> N
     assert "required" in bucket.error.value
     assert "Not run" in dialog.message.value and "bucket" in dialog.message.value
     assert dialog.tabs.selected_index == dialog.tabs.titles.index("Storage")
-    assert dialog.widget.children[1] is dialog.tabs  # still the dialog
+    assert dialog.tabs in dialog.widget.children  # still the dialog
     bucket.widget.value = "b"
     dialog.storage.chooser.value = "local"
     dialog.run_button.click()
@@ -222,7 +225,7 @@ def test_server_error_is_shown_in_the_widget(engine) -> None:
     assert dialog.run() is None  # no exception
     assert "refused" in dialog.message.value and "not-registered" in dialog.message.value
     assert "jp-pipelines-error" in dialog.message.value and "Traceback" not in dialog.message.value
-    assert not dialog.run_button.disabled and dialog.widget.children[1] is dialog.tabs
+    assert not dialog.run_button.disabled and dialog.tabs in dialog.widget.children
 
 
 # -- run and the live status view -------------------------------------------------------------------------------
@@ -492,7 +495,14 @@ def test_saved_notebook_has_widget_state_but_no_secret(engine, tmp_path, monkeyp
     passwords = [m for m in widgets.values() if m["model_name"] == "PasswordModel"]
     assert passwords and all(not m["state"].get("value") for m in passwords)
     displays = [o for o in nb.cells[2].outputs if o.get("output_type") in ("display_data", "execute_result")]
-    assert len(displays) == 1  # `p.execute()` + the dialog as the cell's value: shown once
+    # `p.execute()` + the dialog as the cell's value: shown once — the live widget and its snapshot
+    assert len(displays) == 2
+    live, snapshot = displays
+    assert "application/vnd.jupyter.widget-view+json" in live["data"] and "text/html" not in live["data"]
+    assert set(snapshot["data"]) == {"text/html", "text/plain"}
+    html = snapshot["data"]["text/html"]  # brought up to date by update_display: the execution's last state
+    assert "typed-in-notebook" in html and 'data-status="success"' in html and "jp-pipelines-snapshot" in html
+    assert "jupyter_pipelines.get(&#x27;typed-in-notebook&#x27;, project=&#x27;default&#x27;)" in html
 
 
 # -- the export dialog -------------------------------------------------------------------------------------------------
@@ -501,6 +511,7 @@ def test_export_dialog_writes_the_zip_and_links_it_in_embedded_mode(engine, tmp_
     monkeypatch.chdir(tmp_path)
     dialog = ExportDialog(chain("exported"), client.connect())
     assert dialog.show() is dialog
+    assert dialog.export_button.description == "Run"
     result = dialog.export_button.click() or dialog.result
     assert result is not None, dialog.message.value
     path = tmp_path / "exported.zip"
@@ -563,6 +574,15 @@ def test_export_dialog_download_link_in_server_mode(engine) -> None:
     assert api.bodies and api.bodies[0]["pipeline"]["name"] == "served" and "path" not in api.bodies[0]
     assert f'href="/user/ada/pipelines/api/exports/{"ab" * 16}"' in dialog.link.value
     assert "download=" in dialog.link.value and "served.zip" in dialog.link.value
+    # the one click also started the download: a script went through the Output widget, and left it at once
+    assert dialog.export_button.description == "Run"
+    script = dialog.download_script
+    assert f'"pipelines/api/exports/{"ab" * 16}"' in script and '"served.zip"' in script
+    assert "jupyter-config-data" in script and "baseUrl" in script and ".click()" in script
+    assert f'"/user/ada/pipelines/api/exports/{"ab" * 16}"' in script  # the kernel's guess, if the page has no config
+    assert f"jp-pipelines-export-{'ab' * 16}" in script and "sessionStorage" in script  # once per page session
+    assert dialog.downloader in dialog.widget.children and dialog.downloader.outputs == ()
+    assert "sessionStorage" not in all_widget_state()  # nothing a saved notebook could replay
 
 
 def test_export_errors_are_shown_in_the_widget(engine, tmp_path) -> None:
@@ -572,3 +592,337 @@ def test_export_errors_are_shown_in_the_widget(engine, tmp_path) -> None:
     assert dialog.export() is None
     assert "Export failed" in dialog.message.value and "missing-artifact" in dialog.message.value
     assert not dialog.export_button.disabled
+
+
+# -- the graph widget -----------------------------------------------------------------------------------------------
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture
+def published(monkeypatch) -> list[tuple[dict[str, Any], Any, bool]]:
+    """What ``show()`` and the snapshots publish, as a kernel would send it: ``(bundle, display_id, update)``."""
+    sent: list[tuple[dict[str, Any], Any, bool]] = []
+    monkeypatch.setattr(display, "publish", lambda bundle, display_id=None, update=False:
+                        sent.append((json.loads(json.dumps(bundle)), display_id, update)))
+    return sent
+
+
+def with_input_and_outputs() -> Pipeline:
+    with Pipeline("shapes") as p:
+        data = numbers(n=3)
+        Output(double(data), name="doubled")
+        Output(count(Input("raw-data")), name="counted")
+    return p
+
+
+def test_graph_widget_traits_module_and_static_fallback() -> None:
+    p = with_input_and_outputs()
+    graph = PipelineGraph.of(p)
+    state = graph.get_state()
+    assert (state["_model_module"], state["_model_module_version"], state["_model_name"], state["_view_name"]) == \
+        ("jupyter-pipelines", "0.1.0", "PipelineGraphModel", "PipelineGraphView")
+    assert {"graph", "states", "now", "selected", "height"} <= set(state)
+    nodes = {n["id"]: n for n in graph.graph["nodes"]}
+    assert {n: nodes[n]["kind"] for n in nodes} == {"numbers": "operation", "double": "operation", "doubled": "output",
+                                                    "raw-data": "input", "count": "operation", "counted": "output"}
+    assert nodes["numbers"]["attributes"] == {"n": 3} and nodes["raw-data"]["artifact"] == "raw-data"
+    assert {(e["source"], e["target"], e["output"], e["input"]) for e in graph.graph["edges"]} == {
+        ("numbers", "double", "output", "data"), ("double", "doubled", "output", "data"),
+        ("raw-data", "count", "output", "data"), ("count", "counted", "output", "data")}
+    assert graph.states == {} and graph.selected == ""
+    jobs = [{"op": "numbers", "status": "success", "started": "2024-01-01T00:00:00.000Z",
+             "ended": "2024-01-01T00:00:01.500Z", "error": None},
+            {"op": "double", "status": "running", "started": "2024-01-01T00:00:01.500Z", "ended": None, "error": None}]
+    assert graph.update_states(jobs, now="2024-01-01T00:00:03.000Z")
+    assert graph.states["numbers"] == {"status": "success", "started": "2024-01-01T00:00:00.000Z",
+                                       "ended": "2024-01-01T00:00:01.500Z", "error": None}
+    assert graph.states["double"]["status"] == "running" and graph.now == "2024-01-01T00:00:03.000Z"
+    assert not graph.update_states(jobs)  # nothing new: nothing sent
+    bundle = graph._repr_mimebundle_()
+    assert bundle[WIDGET_MIME]["model_id"] == graph.model_id
+    svg = bundle["text/html"]
+    assert svg.count('class="jp-pipelines-snode"') == 6 and "<svg" in svg
+    assert 'data-node="numbers" data-status="success"' in svg and 'data-node="double" data-status="running"' in svg
+    assert 'data-node="doubled" data-status="pending"' in svg and "1.5 s" in svg
+    assert "numbers: success" in bundle["text/plain"] and "raw-data (input)" in bundle["text/plain"]
+    assert graph_svg({"nodes": [], "edges": []}).count("<svg") == 0  # an empty pipeline says so
+
+
+def test_a_pipeline_in_a_cell_shows_its_graph_with_a_snapshot(published) -> None:
+    p = with_input_and_outputs()
+    p._ipython_display_()  # what `p` as the last line of a cell does
+    (live, live_id, _), (snapshot, snapshot_id, update) = published
+    assert WIDGET_MIME in live and "text/html" not in live and live_id is None
+    assert set(snapshot) == {"text/html", "text/plain"} and snapshot_id and not update
+    html = snapshot["text/html"]
+    assert html.count('class="jp-pipelines-snode"') == 6 and "shapes" in html
+    key = snapshot_id.rsplit("-", 1)[-1]
+    assert f"jp-pipelines-snapshot-{key}" in html and f":has(.jp-pipelines-live-{key})" in html
+    shown = PipelineDisplay(p)
+    assert isinstance(shown.graph, PipelineGraph) and len(shown.graph.graph["nodes"]) == 6
+
+
+def test_scripts_never_import_ipywidgets(tmp_path) -> None:
+    import subprocess
+
+    script = ("import sys\nfrom jupyter_pipelines import Pipeline, operation\n"
+              "@operation\ndef one(n: int = 1):\n    return n\n"
+              "with Pipeline('s') as p:\n    one()\n"
+              "repr(p); p.to_dict()\nassert 'ipywidgets' not in sys.modules, 'ipywidgets imported'\nprint('ok')\n")
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr
+
+
+# -- the execute dialog: graph and attributes (params) --------------------------------------------------------------
+
+def test_dialog_shows_the_graph_and_attributes_as_typed_fields(engine) -> None:
+    with Pipeline("typed") as p:
+        double(numbers(n=3))
+    dialog = ExecuteDialog(p, client.connect())
+    assert isinstance(dialog.graph, PipelineGraph) and dialog.graph_box.box in dialog.widget.children
+    assert [n["id"] for n in dialog.graph.graph["nodes"]] == ["numbers", "double"]
+    basic = dialog.tabs.children[0]
+    assert dialog.attributes.box in basic.children
+    field = dialog.attributes["numbers.n"].field
+    assert isinstance(field.widget, w.IntText) and field.widget.value == 3  # the pipeline's value
+    assert list(dialog.attributes.inputs) == ["numbers.n"]  # double() has no attribute
+    options, problems = dialog.request()
+    assert problems == [] and options["params"] == {}  # nothing changed: nothing sent
+    dialog.graph.selected = "numbers"  # a click on the node in the page
+    assert dialog.tabs.selected_index == 0
+    assert dialog.attributes.groups["numbers"].layout.border_left
+
+
+def test_attribute_fields_validate_like_backend_fields(engine) -> None:
+    @operation
+    def typed(data, ratio: float = 0.5, tags: list = ["a"], options: dict = {},  # noqa: B006 - attributes' defaults
+              anything=None, on: bool = False, label: str = "x"):
+        return data
+
+    with Pipeline("kinds") as p:
+        typed(numbers())
+    dialog = ExecuteDialog(p, client.connect())
+    form = dialog.attributes
+    assert isinstance(form["typed.ratio"].field.widget, w.FloatText)
+    assert isinstance(form["typed.on"].field.widget, w.Checkbox)
+    assert form["typed.tags"].field.widget.value == '["a"]' and form["typed.label"].field.widget.value == "x"
+    form["typed.tags"].field.widget.value = "[1, 2"
+    form["typed.options"].field.widget.value = "[1]"  # JSON, but not an object
+    form["typed.anything"].field.widget.value = '{"k": [1]}'
+    form["typed.on"].field.widget.value = True
+    assert dialog.run() is None and engine.list() == []
+    assert "JSON" in form["typed.tags"].field.error.value and "must be dict" in form["typed.options"].field.error.value
+    assert dialog.tabs.selected_index == 0 and "typed.tags" in dialog.message.value
+    form["typed.tags"].field.widget.value = '["b", "c"]'
+    form["typed.options"].field.widget.value = '{"deep": true}'
+    params, problems = form.params()
+    assert problems == [] and params == {"typed.tags": ["b", "c"], "typed.options": {"deep": True},
+                                         "typed.anything": {"k": [1]}, "typed.on": True}
+    assert form["typed.tags"].field.error.value == ""
+
+
+def test_params_from_the_basic_tab_change_the_result_and_the_commit(engine) -> None:
+    pipeline = chain("params")
+    plain = ExecuteDialog(pipeline, client.connect())
+    plain.name.value = "as-defined"
+    as_defined = plain.run()
+    assert plain.view.wait(WAIT) and as_defined.result("double") == [0, 2, 4]
+
+    dialog = ExecuteDialog(pipeline, client.connect())
+    dialog.name.value = "overridden"
+    dialog.attributes["numbers.n"].field.widget.value = 5
+    dialog.save.value = True
+    execution = dialog.run()
+    assert dialog.view.wait(WAIT)
+    assert execution.result("double") == [0, 2, 4, 6, 8]  # the parameter reached the operation
+    record = engine.get("default", "overridden")
+    assert record.params == {"numbers.n": 5}
+    assert record.commit_id != engine.get("default", "as-defined").commit_id  # part of the commit
+    snapshot = engine.store.commit(record.commit_id)["snapshot"]
+    assert next(n for n in snapshot["nodes"] if n["id"] == "numbers")["attributes"] == {"n": 5}
+    assert "numbers.n=5" in dialog.view.header.value  # the view says which params it ran with
+    assert {n["id"]: n["attributes"] for n in execution.refresh().data["graph"]["nodes"]}["numbers"] == {"n": 5}
+    # saved with the settings: the next dialog is pre-filled with it, and sends it
+    assert engine.settings("default", "params")["params"] == {"numbers.n": 5}
+    again = ExecuteDialog(pipeline, client.connect())
+    assert again.attributes["numbers.n"].field.widget.value == 5
+    assert again.request()[0]["params"] == {"numbers.n": 5}
+
+
+# -- the status view: graph, selection, details ----------------------------------------------------------------------
+
+def test_view_graph_follows_jobs_and_any_operation_can_be_selected(engine) -> None:
+    dialog = ExecuteDialog(chain("select"), client.connect())
+    dialog.run()
+    view = dialog.view
+    assert view.wait(WAIT)
+    assert isinstance(view.graph, PipelineGraph) and view.graph_box.box in view.widget.children
+    assert [n["id"] for n in view.graph.graph["nodes"]] == ["numbers", "double"]
+    assert {op: s["status"] for op, s in view.graph.states.items()} == {"numbers": "success", "double": "success"}
+    assert 'data-status="success"' in view.graph_box.fallback.value
+    # a click on a node (the page sets `selected`): that operation's log, outputs, source and attributes
+    view.graph.selected = "numbers"
+    assert view.selected == "numbers" and view.shown_op() == "numbers"
+    assert "Log of numbers" in view.log_title.value and "hello from numbers" in view.log.value
+    assert 'data-op="numbers"' in view.details_title.value and "followed" not in view.details_title.value
+    assert "jp-pipelines-output-output" in view.outputs.value and "list" in view.outputs.value
+    assert "def numbers(n: int = 4)" in view.source.value and "<code>n</code>" in view.source.value
+    assert "jp-pipelines-op-selected" in view.rows["numbers"]._dom_classes
+    assert "jp-pipelines-op-selected" not in view.rows["double"]._dom_classes
+    # a click on a row's name
+    view.rows["double"].select_button.click()
+    assert view.selected == "double" and view.graph.selected == "double"
+    assert "Log of double" in view.log_title.value and "def double(data)" in view.source.value
+    assert 'data-node="double"' in view.graph_box.fallback.value
+
+
+def test_a_failed_operations_traceback_is_shown_once(engine) -> None:
+    with Pipeline("fails-once") as p:
+        after(explode(numbers(n=2)))
+    dialog = ExecuteDialog(p, client.connect())
+    dialog.run()
+    view = dialog.view
+    assert view.wait(WAIT)
+    assert view.shown_op() == "explode"
+    assert view.error.value.count("Traceback (most recent call last)") == 1 and "boom at 2" in view.error.value
+    assert "Traceback" not in view.log.value and TRACEBACK_SHOWN in view.log.value
+    whole = "".join(widget.value for widget in (view.error, view.details_title, view.log_title, view.log,
+                                                view.outputs, view.source))
+    assert whole.count("Traceback (most recent call last)") == 1
+    assert view.snapshot_html().count("Traceback (most recent call last)") == 1
+    view.select("numbers")  # another operation's log, whole
+    assert "hello from numbers" in view.log.value and "explode failed" in view.error.value
+
+
+def scripted_execution(jobs: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"name": "scripted", "project": "default", "pipeline": "p", "status": "success", "tag": "scripted",
+            "debug": False, "created": "2024-01-01T00:00:00.000Z", "started": "2024-01-01T00:00:00.000Z",
+            "ended": "2024-01-01T00:00:05.000Z", "error": None, "jobs": jobs, **extra}
+
+
+class ScriptedApi:
+    """A server that answers with a fixed, finished execution (previews, figures, attempts as others add them)."""
+
+    mode = "server"
+
+    def __init__(self, data: dict[str, Any], figures: dict[tuple[str, int], bytes] | None = None) -> None:
+        self.data = data
+        self.figures = figures or {}
+        self.figure_reads: list[tuple[str, int]] = []
+
+    def execution(self, project: str, name: str) -> dict[str, Any]:
+        return json.loads(json.dumps(self.data))
+
+    def events(self, project: str, name: str, after: int = 0):
+        return iter(())
+
+    def log(self, project: str, name: str, op: str, offset: int = 0) -> str:
+        return f"log of {op}\n"
+
+    def figure(self, project: str, name: str, op: str, index: int) -> bytes:
+        self.figure_reads.append((op, index))
+        return self.figures[(op, index)]
+
+
+def test_details_render_previews_figures_and_attempts_when_present() -> None:
+    from jupyter_pipelines.session import Execution
+
+    png = b"\x89PNG\r\n\x1a\n-not-really"
+    outputs = [
+        {"name": "metrics", "type": "dict", "size": 120, "location": "/x/metrics",
+         "preview": {"kind": "value", "text": "{'accuracy': 0.9866}"}},
+        {"name": "frame", "type": "DataFrame", "size": 4096, "location": "/x/frame",
+         "preview": {"kind": "table", "columns": ["a", "b"], "rows": [[1, "<x>"], [2, "y"]], "shape": [100, 2],
+                     "truncated": True}},
+        {"name": "matrix", "type": "ndarray", "location": "/x/matrix",
+         "preview": {"kind": "array", "shape": [3, 3], "dtype": "float64", "text": "[[1. 0. 0.] ...]"}},
+        {"name": "picture", "type": "bytes", "location": "/x/picture",
+         "preview": {"kind": "image", "mime": "image/png", "data": base64.b64encode(png).decode()}},
+        {"name": "notes", "type": "str", "location": "/x/notes", "preview": {"kind": "text", "text": "hello"}},
+        {"name": "plain", "type": "object", "location": "/x/plain"},
+    ]
+    attempts = [{"attempt": 1, "status": "failed", "started": "2024-01-01T00:00:00.000Z", "ended": None,
+                 "duration": 1.25, "exit_code": 1, "error": "lost worker"},
+                {"attempt": 2, "status": "success", "started": "2024-01-01T00:00:02.000Z", "ended": None,
+                 "duration": 2.0, "exit_code": 0, "error": None}]
+    job = {"op": "evaluate", "operation": "evaluate", "kind": "operation", "status": "success", "attempt": 2,
+           "started": "2024-01-01T00:00:02.000Z", "ended": "2024-01-01T00:00:04.000Z", "error": None,
+           "traceback": None, "exit_code": 0, "outputs": outputs, "attempts": attempts,
+           "figures": [{"index": 0, "mime": "image/png", "url": "pipelines/api/executions/scripted/jobs/evaluate/figures/0"}]}
+    other = {**job, "op": "other", "operation": "other", "outputs": [], "attempts": [], "figures": []}
+    graph = {"nodes": [{"id": "evaluate", "kind": "operation", "label": "evaluate", "operation": "evaluate",
+                        "artifact": None, "attributes": {"threshold": 0.5}},
+                       {"id": "other", "kind": "operation", "label": "other", "operation": "other", "artifact": None,
+                        "attributes": {}}], "edges": []}
+    operations = {"evaluate": {"source": "def evaluate(model, threshold=0.5):\n    ...\n", "inputs": ["model"],
+                               "outputs": ["metrics"], "attributes": {}}}
+    api = ScriptedApi(scripted_execution([job, other], graph=graph, operations=operations),
+                      figures={("evaluate", 0): png})
+    view = StatusView(Execution(api, api.data)).start()
+    assert view.wait(WAIT)
+    view.select("evaluate")
+    html = view.outputs.value
+    assert "{&#x27;accuracy&#x27;: 0.9866}" in html  # a value
+    assert "<th" in html and "&lt;x&gt;" in html and "100 × 2" in html and "(preview truncated)" in html  # a table
+    assert "shape 3 × 3 · float64" in html and "[[1. 0. 0.] ...]" in html  # an array
+    assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in html  # an image
+    assert "hello" in html and "jp-pipelines-output-plain" in html  # a text; no preview: named only
+    assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in view.figures.value
+    assert api.figure_reads == [("evaluate", 0)]
+    view.select("other")
+    view.select("evaluate")
+    assert api.figure_reads == [("evaluate", 0)]  # read once
+    title = view.details_title.value
+    assert "jp-pipelines-attempts" in title and "lost worker" in title and "1.2 s" in title and "attempt 2" in title
+    assert "threshold" in view.source.value and "def evaluate(model" in view.source.value
+    assert "log of evaluate" in view.log.value
+
+    class WithoutFigures(ScriptedApi):
+        figure = None  # an API without the method (it is being added): nothing to show, no error
+
+    plain = StatusView(Execution(WithoutFigures(api.data), api.data)).start()
+    assert plain.wait(WAIT)
+    plain.select("evaluate")
+    assert plain.figures.value == "" and "accuracy" in plain.outputs.value
+
+
+# -- the snapshot saved with the notebook, and a restarted kernel ----------------------------------------------------
+
+def test_the_view_publishes_a_snapshot_that_follows_it_to_the_end(engine, published, tmp_path) -> None:
+    release = tmp_path / "release"
+    with Pipeline("snapshots") as p:
+        Output(hold(path=str(release)), name="held")
+    dialog = ExecuteDialog(p, client.connect()).show()
+    assert len(published) == 2 and "not run" in published[1][0]["text/html"]
+    dialog.run()
+    view = dialog.view
+    wait_until(lambda: view.rows["hold"].status == "running", what="the operation to run")
+    wait_until(lambda: any(update and 'data-node="hold" data-status="running"' in bundle["text/html"]
+                           for bundle, _, update in published), what="a snapshot of the running operation")
+    assert all(display_id == published[1][1] for _, display_id, _ in published[1:])  # one snapshot, updated
+    release.write_text("go")
+    assert view.wait(WAIT)
+    last = published[-1][0]["text/html"]
+    assert 'data-node="held" data-status="success"' in last and "took" in last
+    assert "jupyter_pipelines.get(&#x27;snapshots_execution&#x27;, project=&#x27;default&#x27;)" in last
+    assert "snapshots_execution: success" in published[-1][0]["text/plain"]
+
+
+def test_a_restarted_kernel_leaves_a_note_and_no_button_that_does_nothing(engine) -> None:
+    dialog = ExecuteDialog(chain("restart"), client.connect())
+    for button in (dialog.run_button,):
+        assert display.NEEDS_KERNEL in button._dom_classes
+    assert "no longer live" in dialog.detached.value and ".jupyter-widgets-disconnected" in dialog.detached.value
+    dialog.run()
+    view = dialog.view
+    assert display.NEEDS_KERNEL in view.cancel_button._dom_classes
+    assert view.detached in view.widget.children
+    assert "jupyter_pipelines.get(&#x27;restart_execution&#x27;, project=&#x27;default&#x27;)" in view.detached.value
+    assert f".jupyter-widgets-disconnected.{display.NEEDS_KERNEL}{{display:none!important}}" in view.detached.value
+    assert view.wait(WAIT)
+    export = ExportDialog(chain("restart"), client.connect())
+    assert display.NEEDS_KERNEL in export.export_button._dom_classes and export.detached in export.widget.children

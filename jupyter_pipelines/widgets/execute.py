@@ -1,6 +1,9 @@
 """The execute dialog: ``pipeline.execute()``.
 
-Tabs **Basic** (name with a live "it will be named …" hint, debug mode), **Credentials** (only
+The pipeline's graph above the tabs (a click on an operation marks its attributes); tabs **Basic**
+(name with a live "it will be named …" hint, debug mode, every operation's attributes as typed
+fields pre-filled with the pipeline's values or the saved ``params``: the changed ones are sent as
+``params``), **Credentials** (only
 when an Input artifact's storage backend has secret fields), **Compute** and **Storage** (backend
 chooser + the backend's fields, drawn from ``GET backends``); below them "Save these settings for
 future executions" and Run. After Run the dialog's own container shows the live
@@ -22,12 +25,14 @@ import ipywidgets as w
 
 from ..client import Api
 from ..errors import BadRequest, PipelinesError
+from ..names import first_free, normalize
 from ..pipeline import Pipeline
 from ..session import submit
-from ..names import first_free, normalize
 from .artifacts import artifact_record
-from .display import Shown
+from .attributes import AttributesForm
+from .display import NEEDS_KERNEL, Shown, detached_note
 from .forms import BackendForm, CredentialsGroup
+from .graph import GraphBox, PipelineGraph, graph_svg, pipeline_graph, pipeline_title
 from .status import StatusView
 from .style import FIELD_WIDTH, LABEL_WIDTH, error_box, esc, field_error, help_text, indented, info_box
 
@@ -90,7 +95,8 @@ class ExecuteDialog(Shown):
         self.debug = w.Checkbox(value=bool(settings.get("debug", False)), description="Debug mode", indent=True,
                                 style={"description_width": LABEL_WIDTH}, tooltip=DEBUG_HELP)
         self.debug_help = indented(w.HTML(help_text(DEBUG_HELP)))
-        basic = w.VBox([self.name, self.name_hint, self.debug, self.debug_help])
+        self.attributes = AttributesForm(self.pipeline, settings.get("params"))
+        basic = w.VBox([self.name, self.name_hint, self.debug, self.debug_help, self.attributes.box])
         self.name.observe(lambda _: self._update_hint(), "value")
         self._update_hint()
         # Credentials
@@ -133,10 +139,23 @@ class ExecuteDialog(Shown):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play",
                                    tooltip="Submit the execution")
         self.run_button.add_class("jp-pipelines-run")
+        self.run_button.add_class(NEEDS_KERNEL)
         self.run_button.on_click(self.run)
         footer = w.HBox([self.save, self.run_button],
                         layout=w.Layout(justify_content="space-between", align_items="center", margin="6px 0 0"))
-        self.widget.children = (self._title(), self.tabs, footer, self.message)
+        self.graph = PipelineGraph.of(self.pipeline, height=200)
+        self.graph.observe(self._graph_selected, "selected")
+        self.graph_box = GraphBox(self.graph)
+        self.detached = detached_note("<b>This dialog is no longer live</b>: the kernel that showed it restarted or "
+                                      "stopped. Run its cell again to execute the pipeline.")
+        self.widget.children = (self.detached, self._title(), self.graph_box.box, self.tabs, footer, self.message)
+
+    def _graph_selected(self, change: Any) -> None:
+        """A click on a node of the graph: its attributes, in the Basic tab."""
+        node = change.get("new") or ""
+        if node in self.attributes.groups:
+            self._select_tab("Basic")
+        self.attributes.highlight(node)
 
     def input_artifacts(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -204,8 +223,10 @@ class ExecuteDialog(Shown):
         problems += [("Compute", p) for p in found]
         storage, found = self.storage.values()
         problems += [("Storage", p) for p in found]
+        params, found = self.attributes.params()
+        problems += [("Basic", p) for p in found]
         options = {"name": self.name.value, "debug": bool(self.debug.value), "compute": compute,
-                   "storage": storage, "credentials": credentials, "save": bool(self.save.value)}
+                   "storage": storage, "credentials": credentials, "params": params, "save": bool(self.save.value)}
         return options, problems
 
     def clear_secrets(self) -> None:
@@ -241,11 +262,26 @@ class ExecuteDialog(Shown):
                 self.run_button.disabled = False
             self.clear_secrets()
             self.execution = execution
-            self.view = StatusView(execution)
+            self.view = StatusView(execution, owner=self)
             self.view.start()
             self.widget.children = (self.view.widget,)
             self.widget.layout.border = ""
             self.widget.layout.padding = "0"
+            self.refresh_snapshot()
             return execution
         finally:
             self._lock.release()
+
+    # -- the snapshot saved with the notebook ---------------------------------------------------------
+    def snapshot_html(self) -> str:
+        """The live view's once run; before, the pipeline's graph and what the dialog was for."""
+        if self.view is not None:
+            return self.view.snapshot_html()
+        return (pipeline_title(self.pipeline) + graph_svg(pipeline_graph(self.pipeline))
+                + help_text("The execute dialog of this pipeline was here (not run). It needs its kernel: run its "
+                            "cell again to use it."))
+
+    def snapshot_text(self) -> str:
+        if self.view is not None:
+            return self.view.snapshot_text()
+        return f"Execute dialog of {self.pipeline!r} (not run): run its cell again to use it."

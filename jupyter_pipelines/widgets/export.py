@@ -2,12 +2,16 @@
 
 Per Input artifact: bundle it into the zip, or let ``main.py`` fetch it at run time with
 credentials read from environment variables; embedding credentials in the zip only through an
-explicit, clearly labelled checkbox. Export ends with a download link: served by the server
-extension (``POST exports`` → ``GET exports/{id}``) when a Jupyter server is reachable, else a
-file written next to the notebook. Passwords are write-only, as in the execute dialog.
+explicit, clearly labelled checkbox. One click on Run builds the zip and, when a Jupyter server
+is reachable, starts the browser's download of it (``POST exports`` → ``GET exports/{id}``): a
+one-shot script is put into the dialog's ``Output`` widget — the way ipywidgets routes output
+from a button's callback to the page — and taken out again at once, so a saved notebook never
+holds it; the link stays too. With no server (embedded mode) the zip is written next to the
+notebook and linked. Passwords are write-only, as in the execute dialog.
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any
@@ -19,7 +23,7 @@ from ..client import Api
 from ..errors import PipelinesError
 from ..pipeline import Pipeline
 from .artifacts import artifact_record
-from .display import Shown
+from .display import NEEDS_KERNEL, Shown, detached_note
 from .forms import CREDENTIAL_NAMES, FieldsForm, credential_fields
 from .style import FIELD_WIDTH, LABEL_WIDTH, error_box, esc, help_text, info_box
 
@@ -121,20 +125,26 @@ class ExportDialog(Shown):
                                style={"description_width": LABEL_WIDTH}, layout=w.Layout(width=FIELD_WIDTH))
         if self.server:
             self.filename.layout.display = "none"
-        self.export_button = w.Button(description="Export", button_style="primary", icon="download",
-                                      tooltip="Build the zip: unzip it and run python main.py")
+        self.export_button = w.Button(description="Run", button_style="primary", icon="download",
+                                      tooltip="Build the zip and download it: unzip it and run python main.py")
+        self.export_button.add_class("jp-pipelines-export-run")
+        self.export_button.add_class(NEEDS_KERNEL)
         self.export_button.on_click(self.export)
+        self.downloader = w.Output(layout=w.Layout(height="0px", overflow="hidden"))
+        self.download_script = ""  # the last one sent to the page
+        self.detached = detached_note("<b>This dialog is no longer live</b>: the kernel that showed it restarted or "
+                                      "stopped. Run its cell again to export the pipeline.")
         title = w.HTML(f'<div style="font-size:14px;margin-bottom:4px"><b>Export</b> '
                        f'<code>{esc(pipeline.name)}</code> <span style="color:#757575">· a zip that runs with '
                        f'<code>python main.py</code></span></div>')
-        parts: list[w.Widget] = [title]
+        parts: list[w.Widget] = [self.detached, title]
         if self.inputs:
             parts.append(w.HTML(help_text("Input artifacts: choose how each reaches the exported run.")))
             parts += [choice.box for choice in self.inputs.values()]
         else:
             parts.append(w.HTML(help_text("This pipeline reads no input artifact.")))
         parts += [self.filename, w.HBox([self.export_button], layout=w.Layout(margin="6px 0 0")),
-                  self.message, self.link]
+                  self.message, self.link, self.downloader]
         self.widget = w.VBox(parts, layout=w.Layout(border="1px solid var(--jp-border-color2,#e0e0e0)",
                                                     padding="6px 10px", max_width="760px"))
         self.widget.add_class("jp-pipelines-export-dialog")
@@ -180,6 +190,7 @@ class ExportDialog(Shown):
                 if self.server:
                     result = dict(self.api.export(body))
                     href = self.download_url(result["url"])
+                    self.start_download(result)
                     self.link.value = info_box(
                         f'<a href="{esc(href)}" download="{esc(result.get("filename") or "")}" target="_blank" '
                         f'style="font-weight:600;text-decoration:underline">⬇ Download {esc(result.get("filename"))}'
@@ -210,6 +221,33 @@ class ExportDialog(Shown):
             return result
         finally:
             self._lock.release()
+
+    def start_download(self, result: dict[str, Any]) -> None:
+        """Have the page download the built zip (once): a script through the ``Output`` widget, removed at once."""
+        from IPython.display import Javascript
+
+        url = str(result["url"])
+        fallback = self.download_url(url)
+        once = f"jp-pipelines-export-{result.get('id') or url}"
+        self.download_script = (
+            "(function () {\n"
+            f"  var once = {json.dumps(once)};\n"
+            "  try { if (window.sessionStorage.getItem(once)) { return; } window.sessionStorage.setItem(once, '1'); }"
+            " catch (e) {}\n"
+            f"  var url = {json.dumps(url)}, href = {json.dumps(fallback)};\n"
+            "  if (!/^(https?:)?\\//.test(url)) {\n"  # server-relative: against the page's base URL
+            "    try {\n"
+            "      var config = document.getElementById('jupyter-config-data');\n"
+            "      var base = config ? JSON.parse(config.textContent).baseUrl : null;\n"
+            "      if (base) { href = base.replace(/\\/?$/, '/') + url.replace(/^\\//, ''); }\n"
+            "    } catch (e) {}\n"
+            "  }\n"
+            "  var link = document.createElement('a');\n"
+            f"  link.href = href; link.download = {json.dumps(result.get('filename') or '')};\n"
+            "  link.style.display = 'none'; document.body.appendChild(link); link.click(); link.remove();\n"
+            "})();")
+        self.downloader.append_display_data(Javascript(self.download_script))
+        self.downloader.outputs = ()  # rendered (run) already; a saved widget state must not run it again
 
     def _write(self, body: dict[str, Any], path: str) -> dict[str, Any]:
         written = self.api.export_to(body, path)

@@ -25,6 +25,8 @@ from .style import FIELD_WIDTH, LABEL_WIDTH, error_box, esc, field_error, help_t
 CREDENTIAL_NAMES = frozenset({"key", "username", "user", "access_key", "access_key_id", "account_name",
                               "client_id"})
 _HELD = "●●●●●●●● entered: kept in kernel memory only"
+#: field types typed as JSON text (operation attributes), with their placeholder
+JSON_TYPES = {"list": 'a JSON list, e.g. [1, 2]', "json": 'a JSON value, e.g. 3, "text", [1, 2] or {"a": 1}'}
 
 
 class Invalid(ValueError):
@@ -135,6 +137,9 @@ class FieldInput:
         if self.type == "dict":
             text = json.dumps(initial) if isinstance(initial, dict) and initial else ""
             return w.Textarea(value=text, placeholder='JSON object, e.g. {"key": "value"}', rows=2, **common)
+        if self.type in JSON_TYPES:
+            text = "" if initial is None else json.dumps(initial)
+            return w.Text(value=text, placeholder=JSON_TYPES[self.type], **common)
         placeholder = {"int": "an integer", "float": "a number"}.get(self.type, "")
         if not self.required and self.default is None:
             placeholder = (placeholder + " (optional)").strip()
@@ -161,6 +166,8 @@ class FieldInput:
                 pass
         elif self.type == "dict":
             widget.value = json.dumps(value) if value else ""
+        elif self.type in JSON_TYPES:
+            widget.value = json.dumps(value)
         else:
             widget.value = str(value)
 
@@ -183,6 +190,14 @@ class FieldInput:
                 return float(str(value).strip())
             except ValueError:
                 raise Invalid(f"must be a number, got {value!r}") from None
+        if self.type in JSON_TYPES:
+            try:
+                parsed = json.loads(value)
+            except ValueError as error:
+                raise Invalid(f"must be JSON ({JSON_TYPES[self.type]}); {value!r} is not ({error.msg})") from None
+            if self.type == "list" and not isinstance(parsed, list):
+                raise Invalid("must be a JSON list ([…])")
+            return parsed
         if self.type == "dict":
             try:
                 parsed = json.loads(value)

@@ -6,10 +6,19 @@ events, plus ``log`` events from the server) and updates the widgets. ipykernel 
 comm messages from any thread, so the follower sets widget traits directly, as the ipywidgets
 "Asynchronous widgets" guide does for background updates; a lock keeps the follower and the
 once-a-second ticker (elapsed time; log tail in embedded mode, where the engine emits no log
-events) from interleaving. Nothing runs in the user's cell: ``show()`` returns at once.
+events; the snapshot) from interleaving. Nothing runs in the user's cell: ``show()`` returns at once.
+
+What it shows: the execution's graph (:class:`~.graph.PipelineGraph`, nodes coloured live; a static
+SVG where the frontend module is missing), one row per operation, progress, elapsed time, errors
+with their traceback (once: the log shown below leaves it out), and the details of one operation
+— the one clicked in the graph or in the rows, else the running one (then the failed one): its
+attempts, its log (live to the line), its outputs with their previews, its figures, its source
+and attributes. The snapshot saved with the notebook (:mod:`.display`) is the same, as HTML.
 """
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from typing import Any, Mapping
@@ -18,18 +27,125 @@ import ipywidgets as w
 
 from ..errors import PipelinesError
 from ..store.models import FINAL_EXECUTION, FINAL_JOB, seconds_between
-from .display import Shown
+from .display import NEEDS_KERNEL, Shown, detached_note, reattach_hint
+from .graph import GraphBox, PipelineGraph, graph_svg
 from .style import BAR_STYLES, badge, error_box, esc, format_seconds, help_text
 
 RANK = {"pending": 0, "queued": 1, "running": 2}
 LOG_LINES = 20
 KEEP_LOG_CHARS = 64_000
+SNAPSHOT_EVERY = 2.0  # seconds between snapshot updates while the execution runs (each sends the whole HTML)
+GRAPH_HEIGHT = 240
+TRACEBACK_START = "Traceback (most recent call last):"
+TRACEBACK_SHOWN = "[traceback: shown above, with the error]"
+PRE = ('margin:0;max-height:22em;overflow:auto;font-size:11px;white-space:pre-wrap;'
+       'background:var(--jp-layout-color2,#f5f5f5);padding:4px 6px')
+VIEW_STYLE = (
+    "<style>"
+    ".jp-pipelines-op-select button,.jp-pipelines-op-select{text-align:left!important;font-family:"
+    "var(--jp-code-font-family,monospace)!important;background:transparent!important;box-shadow:none!important;"
+    "padding:0 4px!important}"
+    ".jp-pipelines-op-select:hover{text-decoration:underline}"
+    ".jp-pipelines-op-row.jp-pipelines-op-selected{box-shadow:inset 3px 0 0 #1e88e5;"
+    "background:var(--jp-layout-color2,#f5f5f5)}"
+    "</style>")
+
+
+def without_traceback(text: str, traceback: str | None) -> str:
+    """``text`` (a failed job's log) with the traceback the error box shows replaced by a one-line note."""
+    shown = (traceback or "").strip()
+    if not shown:
+        return text
+    if shown in text:
+        return text.replace(shown, TRACEBACK_SHOWN)
+    start = text.rfind(TRACEBACK_START)  # the log may hold it cut differently (a tail): from its last start
+    return text[:start] + TRACEBACK_SHOWN + "\n" if start >= 0 else text
+
+
+def preview_html(preview: Mapping[str, Any] | None) -> str:
+    """An output's preview (as the runner describes it) as HTML; empty when there is none."""
+    if not isinstance(preview, Mapping):
+        return ""
+    kind = preview.get("kind")
+    parts: list[str] = []
+    if kind == "table":
+        columns = [str(c) for c in preview.get("columns") or []]
+        rows = preview.get("rows") or []
+        head = "".join(f'<th style="text-align:left;padding:1px 6px;border-bottom:1px solid #bdbdbd">{esc(c)}</th>'
+                       for c in columns)
+        body = "".join("<tr>" + "".join(f'<td style="padding:1px 6px">{esc(v)}</td>' for v in row) + "</tr>"
+                       for row in rows if isinstance(row, (list, tuple)))
+        shape = preview.get("shape")
+        if shape:
+            parts.append(help_text(" × ".join(str(s) for s in shape) + (" (rows × columns)" if len(shape) == 2 else "")))
+        parts.append(f'<div style="overflow:auto;max-height:18em"><table style="border-collapse:collapse;'
+                     f'font-size:11px;font-family:var(--jp-code-font-family,monospace)"><thead><tr>{head}</tr>'
+                     f'</thead><tbody>{body}</tbody></table></div>')
+    elif kind == "array":
+        shape = preview.get("shape")
+        described = ("shape " + " × ".join(str(s) for s in shape) if shape else "") + \
+                    (f" · {preview['dtype']}" if preview.get("dtype") else "")
+        if described.strip():
+            parts.append(help_text(described.strip(" ·")))
+        parts.append(f'<pre style="{PRE}">{esc(preview.get("text"))}</pre>')
+    elif kind == "image":
+        mime = str(preview.get("mime") or "image/png")
+        data = str(preview.get("data") or "")
+        if mime.startswith("image/") and data:
+            parts.append(f'<img alt="preview" src="data:{esc(mime)};base64,{esc(data)}" '
+                         f'style="max-width:100%;max-height:320px"/>')
+    elif kind in ("value", "text"):
+        parts.append(f'<pre style="{PRE}">{esc(preview.get("text"))}</pre>')
+    else:
+        shown = {k: v for k, v in preview.items() if k != "truncated"}
+        parts.append(f'<pre style="{PRE}">{esc(json.dumps(shown, default=str)[:4000])}</pre>')
+    if preview.get("truncated"):
+        parts.append(help_text("(preview truncated)"))
+    return f'<div class="jp-pipelines-preview" data-kind="{esc(kind)}">{"".join(parts)}</div>'
+
+
+def outputs_html(outputs: list[Mapping[str, Any]] | None) -> str:
+    """The outputs of a job: name, type, size, and each one's preview when it has one."""
+    items = []
+    for output in outputs or []:
+        name = str(output.get("name") or "output")
+        facts = [str(output["type"])] if output.get("type") else []
+        if isinstance(output.get("size"), int):
+            facts.append(_size(output["size"]))
+        items.append(f'<div class="jp-pipelines-output jp-pipelines-output-{esc(name)}" style="margin:2px 0 6px">'
+                     f'<code>{esc(name)}</code> <span style="color:#757575;font-size:11px">{esc(" · ".join(facts))}'
+                     f'</span>{preview_html(output.get("preview"))}</div>')
+    return "".join(items)
+
+
+def attempts_html(attempts: list[Mapping[str, Any]] | None) -> str:
+    if not attempts:
+        return ""
+    cell = 'style="text-align:left;padding:1px 8px"'
+    rows = "".join(
+        f"<tr><td {cell}>{esc(a.get('attempt'))}</td><td {cell}>{badge(str(a.get('status') or ''))}</td>"
+        f"<td {cell}>{esc(a.get('started') or '')}</td>"
+        f"<td {cell}>{esc(format_seconds(a.get('duration')) if a.get('duration') is not None else '')}</td>"
+        f"<td {cell}>{esc('' if a.get('exit_code') is None else a.get('exit_code'))}</td>"
+        f"<td {cell}>{esc(a.get('error') or '')}</td></tr>" for a in attempts)
+    head = "".join(f"<th {cell}>{h}</th>" for h in ("attempt", "status", "started", "took", "exit code", "error"))
+    return (f'<table class="jp-pipelines-attempts" style="border-collapse:collapse;font-size:11px;margin:2px 0 4px">'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
 
 
 class OperationRow(w.HBox):
-    """One job: name, coloured status, duration. ``row.status`` is the status text."""
+    """One job: name (a click selects it), coloured status, duration. ``row.status`` is the status text."""
 
-    def __init__(self, job: Mapping[str, Any]) -> None:
+    def __init__(self, job: Mapping[str, Any], on_select: Any = None) -> None:
         super().__init__(layout=w.Layout(align_items="center", margin="1px 0"))
         self.op: str = job["op"]
         self.status: str = ""
@@ -38,11 +154,16 @@ class OperationRow(w.HBox):
         details = [kind] if kind in ("input", "output") else []
         if job.get("operation") and job["operation"] != self.op:
             details.append(str(job["operation"]))
-        note = f' <span style="color:#757575">({esc(": ".join(details))})</span>' if details else ""
-        self.name_label = w.HTML(f"<code>{esc(self.op)}</code>{note}", layout=w.Layout(width="260px", overflow="hidden"))
+        self.select_button = w.Button(description=self.op, tooltip=f"Show {self.op}: its log, outputs and source",
+                                      layout=w.Layout(width="200px", height="24px"))
+        self.select_button.add_class("jp-pipelines-op-select")
+        if on_select is not None:
+            self.select_button.on_click(lambda _: on_select(self.op))
+        note = f'<span style="color:#757575">({esc(": ".join(details))})</span>' if details else ""
+        self.name_label = w.HTML(note, layout=w.Layout(width="110px", overflow="hidden"))
         self.badge = w.HTML(layout=w.Layout(width="100px"))
         self.duration = w.HTML(layout=w.Layout(width="110px"))
-        self.children = (self.name_label, self.badge, self.duration)
+        self.children = (self.select_button, self.name_label, self.badge, self.duration)
         self.add_class("jp-pipelines-op-row")
         self.add_class(f"jp-pipelines-op-{self.op}")  # stable hooks for browser tests and styling
         self.update(job)
@@ -57,14 +178,21 @@ class OperationRow(w.HBox):
             self.badge.value = badge(self.status)
         self.tick()
 
-    def tick(self) -> None:
+    def duration_text(self) -> str:
         started, ended = self.job.get("started"), self.job.get("ended")
         text = format_seconds(seconds_between(started, ended)) if started else ""
-        if self.status == "running" and text:
-            text += " …"
-        value = f'<span style="font-variant-numeric:tabular-nums">{esc(text)}</span>'
+        return text + " …" if self.status == "running" and text else text
+
+    def tick(self) -> None:
+        value = f'<span style="font-variant-numeric:tabular-nums">{esc(self.duration_text())}</span>'
         if self.duration.value != value:
             self.duration.value = value
+
+    def mark(self, selected: bool) -> None:
+        if selected:
+            self.add_class("jp-pipelines-op-selected")
+        else:
+            self.remove_class("jp-pipelines-op-selected")
 
     def newer(self, job: Mapping[str, Any]) -> bool:
         """Whether ``job`` (from an event, possibly replayed) is not older than what is shown."""
@@ -76,12 +204,16 @@ class OperationRow(w.HBox):
 
 
 class StatusView(Shown):
-    """Live view of an execution: rows, progress, elapsed time, log tail, errors, Cancel."""
+    """Live view of an execution: graph, rows, progress, elapsed time, errors, the selected operation, Cancel.
 
-    def __init__(self, execution: Any, log_lines: int = LOG_LINES) -> None:
+    ``owner``: the shown object whose snapshot this view's state is (the execute dialog it replaced).
+    """
+
+    def __init__(self, execution: Any, log_lines: int = LOG_LINES, owner: Shown | None = None) -> None:
         self.execution = execution
         self.api = execution.api
         self.log_lines = log_lines
+        self.owner = owner
         self._lock = threading.RLock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,8 +222,13 @@ class StatusView(Shown):
         self.data: dict[str, Any] = dict(execution.data)
         self.rows: dict[str, OperationRow] = {}
         self._logs: dict[str, list[Any]] = {}  # op -> [byte offset, text]
-        self._log_op: str | None = None
+        self._log_op: str | None = None  # the operation that last started running
+        self.selected: str | None = None  # chosen in the graph or the rows; None: follow the running one
+        self._figures: dict[tuple[str, int], str] = {}  # (op, index) -> <img> (or why not)
         self._log_events = getattr(self.api, "mode", "") == "server"
+        self._dirty = False
+        self._flushed = 0.0
+        self._syncing_graph = False
         self.stream_error: str = ""
 
         self.header = w.HTML()
@@ -100,15 +237,31 @@ class StatusView(Shown):
         self.elapsed = w.HTML()
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="warning",
                                       tooltip="Cancel the execution: running operations are killed")
+        self.cancel_button.add_class("jp-pipelines-cancel")
+        self.cancel_button.add_class(NEEDS_KERNEL)
         self.cancel_button.on_click(self._cancel)
+        self.detached = detached_note(
+            "<b>This view is no longer live</b>: the kernel that showed it restarted or stopped, so it keeps the "
+            "last state it received and can no longer act (no Cancel). Re-attach with "
+            f"{reattach_hint(execution.name, execution.project)} in a cell.")
+        self.graph = PipelineGraph(height=GRAPH_HEIGHT)
+        self.graph.observe(self._graph_selected, "selected")
+        self.graph_box = GraphBox(self.graph)
         self.rows_box = w.VBox(layout=w.Layout(margin="4px 0"))
+        self.error = w.HTML()
+        self.details_title = w.HTML()
         self.log_title = w.HTML()
         self.log = w.HTML()
-        self.error = w.HTML()
+        self.outputs = w.HTML()
+        self.figures = w.HTML()
+        self.source = w.HTML()
+        self.details = w.VBox([self.details_title, self.log_title, self.log, self.outputs, self.figures, self.source],
+                              layout=w.Layout(margin="4px 0 0"))
+        self.details.add_class("jp-pipelines-details")
         self.widget = w.VBox([
-            self.header,
+            w.HTML(VIEW_STYLE), self.detached, self.header,
             w.HBox([self.progress, self.elapsed, self.cancel_button], layout=w.Layout(align_items="center")),
-            self.rows_box, self.error, self.log_title, self.log,
+            self.graph_box.box, self.rows_box, self.error, self.details,
         ], layout=w.Layout(border="1px solid var(--jp-border-color2,#e0e0e0)", padding="6px 10px"))
         self.widget.add_class("jp-pipelines-status-view")
         self._render(self.data)
@@ -122,27 +275,26 @@ class StatusView(Shown):
             try:
                 self.data = dict(self.execution.refresh().data)
             except PipelinesError as error:
-                self._fail_stream(f"Cannot read the execution: {error}")
-                self._done.set()
-                self._thread = threading.Thread(target=lambda: None)
-                self._thread.start()
-                return self
+                return self._cannot_start(f"Cannot read the execution: {error}")
             except Exception as error:  # noqa: BLE001 - a network error: show it, no traceback
-                self._fail_stream(f"Cannot reach the pipelines API: {type(error).__name__}: {error}")
-                self._done.set()
-                self._thread = threading.Thread(target=lambda: None)
-                self._thread.start()
-                return self
-            self._render(self.data)
-            for op, row in self.rows.items():
-                if row.status in ("running", "failed"):  # the logs the view shows
+                return self._cannot_start(f"Cannot reach the pipelines API: {type(error).__name__}: {error}")
+            for op, job in ((job["op"], job) for job in self.data.get("jobs") or []):
+                if job.get("status") in ("running", "failed"):  # the logs the view shows
                     self._read_log(op)
+            self._render(self.data)
             self._thread = threading.Thread(target=self._follow, name=f"pipelines-view-{self.execution.name}",
                                             daemon=True)
             self._thread.start()
             if not self.final:
                 self._ticker = threading.Thread(target=self._tick_loop, name="pipelines-view-ticker", daemon=True)
                 self._ticker.start()
+        return self
+
+    def _cannot_start(self, message: str) -> StatusView:
+        self._fail_stream(message)
+        self._done.set()
+        self._thread = threading.Thread(target=lambda: None)
+        self._thread.start()
         return self
 
     def show(self) -> StatusView:
@@ -194,6 +346,7 @@ class StatusView(Shown):
                     self._read_log(op)
             self._render(self.data)
             self._done.set()
+            self._flush_snapshot(force=True)
 
     def _tick_loop(self) -> None:
         while not self._done.wait(1.0):
@@ -206,6 +359,8 @@ class StatusView(Shown):
                         if row.status == "running":
                             self._read_log(op, tail=True)
                     self._render_log()
+                if self._dirty and time.monotonic() - self._flushed >= SNAPSHOT_EVERY:
+                    self._flush_snapshot()
 
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind, data = event.get("type"), dict(event.get("data") or {})
@@ -224,6 +379,7 @@ class StatusView(Shown):
                 if data.get("status") == "running" and not self.data.get("started"):
                     self.data["started"] = event.get("created")
                 self._render_header()
+                self._changed()
             elif kind == "log" and data.get("op"):
                 self._append_log(data["op"], data.get("offset"), data.get("text") or "")
                 self._render_log()
@@ -241,9 +397,48 @@ class StatusView(Shown):
                 self._logs.pop(row.op, None)
         if row.status in FINAL_JOB and before not in FINAL_JOB and not self._log_events:
             self._read_log(row.op, tail=True)
+        self._render_graph()
         self._render_progress()
         self._render_errors()
-        self._render_log()
+        self._render_details()
+        self._changed()
+
+    # -- selection ------------------------------------------------------------------------------------
+    def select(self, op: str | None) -> None:
+        """Show the details of ``op`` (None: follow the running operation again)."""
+        with self._lock:
+            if op is not None and op not in self.rows:
+                return
+            self.selected = op
+            if op is not None and op not in self._logs and self.rows[op].status != "pending":
+                self._read_log(op)
+            self._render_details()
+            self._changed()
+
+    def _graph_selected(self, change: Mapping[str, Any]) -> None:
+        """A click on a node in the page (our own setting of ``graph.selected`` is not one)."""
+        with self._lock:
+            if not self._syncing_graph:
+                self.select(change.get("new") or None)
+
+    def shown_op(self) -> str | None:
+        """The operation whose details are shown: the selected one, else the running one, else the failed one."""
+        if self.selected in self.rows:
+            return self.selected
+        running = [op for op, row in self.rows.items() if row.status == "running"]
+        if self._log_op in running:
+            return self._log_op
+        if running:
+            return running[-1]
+        failed = [op for op, row in self.rows.items() if row.status == "failed"]
+        if failed:
+            return failed[0]
+        if self._log_op in self._logs and self._logs[self._log_op][1].strip():
+            return self._log_op
+        written = [op for op in self.rows if self._logs.get(op, [0, ""])[1].strip()]
+        return written[-1] if written else self._log_op
+
+    _shown_log_op = shown_op  # the name the log tail used
 
     # -- logs -----------------------------------------------------------------------------------------
     def _read_log(self, op: str, tail: bool = False) -> None:
@@ -274,57 +469,158 @@ class StatusView(Shown):
         else:  # a gap: read the whole log
             self._read_log(op)
 
-    def _shown_log_op(self) -> str | None:
-        running = [op for op, row in self.rows.items() if row.status == "running"]
-        if self._log_op in running:
-            return self._log_op
-        if running:
-            return running[-1]
-        failed = [op for op, row in self.rows.items() if row.status == "failed"]
-        if failed:
-            return failed[0]
-        if self._log_op in self._logs and self._logs[self._log_op][1].strip():
-            return self._log_op
-        written = [op for op in self.rows if self._logs.get(op, [0, ""])[1].strip()]
-        return written[-1] if written else self._log_op
+    def log_lines_of(self, op: str) -> list[str]:
+        """The last lines of ``op``'s log as shown (a failed job's traceback left to the error box)."""
+        text = self._logs.get(op, [0, ""])[1]
+        row = self.rows.get(op)
+        if row is not None and row.status == "failed":
+            text = without_traceback(text, row.job.get("traceback"))
+        return text.rstrip("\n").splitlines()[-self.log_lines:]
 
     def _render_log(self) -> None:
-        op = self._shown_log_op()
+        op = self.shown_op()
         if op is None or op not in self.rows:
             title, body = "", ""
         else:
-            text = self._logs.get(op, [0, ""])[1]
-            lines = text.rstrip("\n").splitlines()[-self.log_lines:]
+            lines = self.log_lines_of(op)
             status = self.rows[op].status
             title = help_text(f"Log of {op} ({status}), last {self.log_lines} lines:" if lines
                               else f"Log of {op} ({status}): nothing written yet.")
-            body = (f'<pre class="jp-pipelines-log" style="margin:0;max-height:22em;overflow:auto;font-size:11px;'
-                    f'background:var(--jp-layout-color2,#f5f5f5);padding:4px 6px">{esc(chr(10).join(lines))}</pre>'
-                    if lines else "")
+            body = f'<pre class="jp-pipelines-log" style="{PRE}">{esc(chr(10).join(lines))}</pre>' if lines else ""
         if self.log_title.value != title:
             self.log_title.value = title
         if self.log.value != body:
             self.log.value = body
+            self._dirty = True
+
+    # -- the selected operation ----------------------------------------------------------------------
+    def _job(self, op: str) -> dict[str, Any]:
+        row = self.rows.get(op)
+        return row.job if row is not None else {}
+
+    def _node(self, op: str) -> dict[str, Any]:
+        return next((n for n in (self.data.get("graph") or {}).get("nodes") or [] if n.get("id") == op), {})
+
+    def details_header_html(self, op: str) -> str:
+        job, node = self._job(op), self._node(op)
+        kind = job.get("kind") or node.get("kind") or "operation"
+        what = {"input": "Input artifact", "output": "Output artifact"}.get(kind, "Operation")
+        extra = []
+        if job.get("operation") and job["operation"] != op:
+            extra.append(f"operation <code>{esc(job['operation'])}</code>")
+        if kind != "operation" and node.get("artifact"):
+            extra.append(f"artifact <code>{esc(node['artifact'])}</code>")
+        row = self.rows.get(op)
+        if row is not None and row.duration_text():
+            extra.append(esc(row.duration_text()))
+        if int(job.get("attempt") or 0) > 1:
+            extra.append(f"attempt {esc(job['attempt'])}")
+        chosen = "" if self.selected == op else ' <span style="color:#757575;font-size:11px">(followed ' \
+                                                'automatically; click a node or a row to pick another)</span>'
+        return (f'<div class="jp-pipelines-details-title" data-op="{esc(op)}" style="margin:4px 0 2px">'
+                f'{what} <b><code>{esc(op)}</code></b> {badge(str(job.get("status") or "pending"))} '
+                f'<span style="color:#616161;font-size:12px">{" · ".join(extra)}</span>{chosen}</div>'
+                + attempts_html(job.get("attempts")))
+
+    def source_html(self, op: str) -> str:
+        job, node = self._job(op), self._node(op)
+        parts = []
+        attributes = node.get("attributes") or {}
+        if attributes:
+            rows = "".join(f'<tr><td style="padding:1px 8px;text-align:left"><code>{esc(k)}</code></td>'
+                           f'<td style="padding:1px 8px;text-align:left"><code>{esc(json.dumps(v, default=str))}</code>'
+                           f'</td></tr>'
+                           for k, v in attributes.items())
+            parts.append(f'<div style="font-weight:600;margin:4px 0 2px">Attributes</div><table class='
+                         f'"jp-pipelines-attributes-table" style="font-size:11px;border-collapse:collapse">{rows}</table>')
+        operation = (self.data.get("operations") or {}).get(job.get("operation") or node.get("operation") or "")
+        if operation and operation.get("source"):
+            parts.append(f'<details class="jp-pipelines-source"><summary style="cursor:pointer;font-weight:600">Source'
+                         f'</summary><pre style="{PRE}">{esc(operation["source"])}</pre></details>')
+        return "".join(parts)
+
+    def figures_html(self, op: str) -> str:
+        figures = self._job(op).get("figures") or []
+        fetch = getattr(self.api, "figure", None)
+        if not figures or not callable(fetch):
+            return ""
+        images = []
+        for figure in figures:
+            index = int(figure.get("index") or 0)
+            key = (op, index)
+            if key not in self._figures:
+                try:
+                    data = fetch(self.execution.project, self.execution.name, op, index)
+                    mime = str(figure.get("mime") or "image/png")
+                    self._figures[key] = (f'<img alt="figure {index}" src="data:{esc(mime)};base64,'
+                                          f'{base64.b64encode(data).decode()}" style="max-width:100%;max-height:420px"/>'
+                                          if mime.startswith("image/") else help_text(f"figure {index}: {mime}"))
+                except NotImplementedError:
+                    return ""
+                except Exception as error:  # noqa: BLE001 - said in place of the figure
+                    self._figures[key] = help_text(f"figure {index} could not be read: {error}")
+            images.append(f'<div class="jp-pipelines-figure">{self._figures[key]}</div>')
+        return '<div style="font-weight:600;margin:4px 0 2px">Figures</div>' + "".join(images)
+
+    def _render_details(self) -> None:
+        op = self.shown_op()
+        if op is None or op not in self.rows:
+            values = ("", "", "", "")
+        else:
+            outputs = outputs_html(self._job(op).get("outputs"))
+            values = (self.details_header_html(op),
+                      '<div style="font-weight:600;margin:4px 0 2px">Outputs</div>' + outputs if outputs else "",
+                      self.figures_html(op), self.source_html(op))
+        for widget, value in zip((self.details_title, self.outputs, self.figures, self.source), values):
+            if widget.value != value:
+                widget.value = value
+        for name, row in self.rows.items():
+            row.mark(name == op)
+        # the graph marks the user's choice only: a click on the node shown automatically must still pin it
+        chosen = self.selected if self.selected in self.rows else ""
+        if chosen != self.graph.selected:
+            self._syncing_graph = True
+            try:
+                self.graph.selected = chosen
+            finally:
+                self._syncing_graph = False
+            self.graph_box.refresh()
+        self._render_log()
 
     # -- rendering ------------------------------------------------------------------------------------
     def _render(self, data: Mapping[str, Any]) -> None:
         jobs = list(data.get("jobs") or [])
         if [job["op"] for job in jobs] != list(self.rows):
             old = self.rows
-            self.rows = {job["op"]: old.get(job["op"]) or OperationRow(job) for job in jobs}
+            self.rows = {job["op"]: old.get(job["op"]) or OperationRow(job, self.select) for job in jobs}
             self.rows_box.children = tuple(self.rows.values())
         for job in jobs:
             self.rows[job["op"]].update(job)
+        graph = data.get("graph") or {"nodes": [{"id": job["op"], "kind": job.get("kind") or "operation",
+                                                 "label": job["op"]} for job in jobs], "edges": []}
+        if graph != self.graph.graph:
+            self.graph.graph = graph
+            self.graph_box.refresh()
+        self._render_graph()
         self._render_header()
         self._render_progress()
         self._render_errors()
-        self._render_log()
+        self._render_details()
+        self._changed()
+
+    def _render_graph(self) -> None:
+        if self.graph.update_states([row.job for row in self.rows.values()]):
+            self.graph_box.refresh()
 
     def _render_header(self) -> None:
         data = self.data
         status = data.get("status", "")
         tag = data.get("tag") or data.get("name", "")
         extra = ' · <span title="operations can be edited and re-run">debug mode</span>' if data.get("debug") else ""
+        params = data.get("params") or {}
+        if params:
+            shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in params.items())
+            extra += f' · params <code class="jp-pipelines-params">{esc(shown)}</code>'
         value = (f'<div style="font-size:14px"><b class="jp-pipelines-execution-name">{esc(data.get("name"))}</b> '
                  f'{badge(status)}</div>'
                  f'<div style="color:var(--jp-ui-font-color2,#616161);font-size:12px">pipeline '
@@ -339,19 +635,29 @@ class StatusView(Shown):
             self.cancel_button.layout.display = "none"
         self._tick()
 
-    def _tick(self) -> None:
+    def elapsed_text(self) -> str:
         data = self.data
         start = data.get("started") or data.get("created")
         if not start:
-            return
+            return ""
         seconds = seconds_between(start, data.get("ended") if self.final else None)
-        label = "took" if self.final else "elapsed"
-        value = f'<span style="margin:0 12px;font-variant-numeric:tabular-nums">{label} {esc(format_seconds(seconds))}</span>'
+        return f"{'took' if self.final else 'elapsed'} {format_seconds(seconds)}"
+
+    def _tick(self) -> None:
+        text = self.elapsed_text()
+        if not text:
+            return
+        value = f'<span style="margin:0 12px;font-variant-numeric:tabular-nums">{esc(text)}</span>'
         if self.elapsed.value != value:
             self.elapsed.value = value
         for row in self.rows.values():
             if row.status == "running":
                 row.tick()
+        op = self.shown_op()
+        if op in self.rows and self.rows[op].status == "running":  # its running time, in the details too
+            value = self.details_header_html(op)
+            if self.details_title.value != value:
+                self.details_title.value = value
 
     def _render_progress(self) -> None:
         statuses = [row.status for row in self.rows.values()]
@@ -372,7 +678,7 @@ class StatusView(Shown):
             self.progress.description = f"{done} / {total}"
             self.progress.bar_style = style
 
-    def _render_errors(self) -> None:
+    def errors_html(self) -> str:
         parts = []
         for op, row in self.rows.items():
             if row.status == "failed":
@@ -385,7 +691,10 @@ class StatusView(Shown):
             parts.append(error_box(str(self.data["error"])))
         if self.stream_error:
             parts.append(error_box(self.stream_error))
-        value = "".join(parts)
+        return "".join(parts)
+
+    def _render_errors(self) -> None:
+        value = self.errors_html()
         if self.error.value != value:
             self.error.value = value
 
@@ -393,6 +702,61 @@ class StatusView(Shown):
         with self._lock:
             self.stream_error = message
             self._render_errors()
+            self._changed()
+
+    # -- the snapshot saved with the notebook ---------------------------------------------------------
+    def _changed(self) -> None:
+        """The state changed: update the snapshot now if it has not been for a while (else the ticker will)."""
+        self._dirty = True
+        if self.final or time.monotonic() - self._flushed >= SNAPSHOT_EVERY:
+            self._flush_snapshot()
+
+    def _flush_snapshot(self, force: bool = False) -> None:
+        if not (self._dirty or force):
+            return
+        self._dirty = False
+        self._flushed = time.monotonic()
+        try:
+            (self.owner or self).refresh_snapshot()
+        except Exception:  # noqa: BLE001, S110 - a snapshot is a courtesy: never break the live view for it
+            pass
+
+    def snapshot_html(self) -> str:
+        """The view's state as static HTML (what a saved notebook keeps)."""
+        with self._lock:
+            rows = "".join(
+                f'<tr class="jp-pipelines-snapshot-row" data-op="{esc(op)}"><td style="padding:1px 8px;text-align:left">'
+                f'<code>{esc(op)}</code></td><td style="padding:1px 8px;color:#757575">'
+                f'{esc(row.job.get("kind") or "")}</td><td style="padding:1px 8px">{badge(row.status)}</td>'
+                f'<td style="padding:1px 8px;text-align:left">{esc(row.duration_text())}</td></tr>' for op, row in self.rows.items())
+            done = sum(row.status in FINAL_JOB for row in self.rows.values())
+            op = self.shown_op()
+            details = ""
+            if op in self.rows:
+                lines = self.log_lines_of(op)
+                details = (self.details_header_html(op)
+                           + (f'<pre class="jp-pipelines-log" style="{PRE}">{esc(chr(10).join(lines))}</pre>'
+                              if lines else "")
+                           + outputs_html(self._job(op).get("outputs")) + self.source_html(op))
+            progress = f"{done} / {len(self.rows)} done · {self.elapsed_text()}".rstrip(" ·")
+            return (f"{self.header.value}"
+                    f'<div style="color:#616161;font-size:12px;margin:2px 0">{esc(progress)}</div>'
+                    f"{graph_svg(self.graph.graph, self.graph.states, self.graph.selected)}"
+                    f'<table style="border-collapse:collapse;font-size:12px;margin:4px 0">{rows}</table>'
+                    f"{self.errors_html()}{details}"
+                    + help_text(f"A snapshot of the execution's view{' while it ran' if not self.final else ''}, "
+                                "saved with the notebook (it needs no kernel).")
+                    + f'<div style="font-size:11px;color:#757575">Live view: {reattach_hint(self.execution.name, self.execution.project)}'
+                    f'</div>')
+
+    def snapshot_text(self) -> str:
+        data = self.data
+        jobs = ", ".join(f"{op}={row.status}" for op, row in self.rows.items())
+        return (f"Execution {data.get('project')}/{data.get('name')}: {data.get('status')} ({jobs}). "
+                f"Live view: jupyter_pipelines.get({data.get('name')!r}, project={data.get('project')!r})")
+
+    def live_text(self) -> str:
+        return self.snapshot_text()
 
     # -- cancel ---------------------------------------------------------------------------------------
     def _cancel(self, _: Any = None) -> None:

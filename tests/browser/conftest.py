@@ -24,9 +24,11 @@ name, locator=None)`` saves ``test-artifacts/<name>.png``; ``wait_for_lab(page)`
 ``window.jupyterapp``). On a failure, a full-page screenshot and the browser console are kept as
 ``test-artifacts/<test id>-failure-N.png`` and ``-console.log``.
 
-The lab extension and server extension are used as installed (``pip install .``); when the
-package is only installed in development mode, the built ``jupyter_pipelines/labextension`` is
-linked into the isolated data dir instead (never into site-packages).
+The server extension is used as installed. The lab extension is the package's own build
+(``jupyter_pipelines/labextension``, from ``cd labextension && jlpm build:prod``) when there is one:
+it is linked into a private folder put first on ``JUPYTER_PATH``, so an older installed copy
+never shadows the sources under test (nothing is written into site-packages); without a
+build, the installed copy is used.
 """
 from __future__ import annotations
 
@@ -214,16 +216,23 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     # no news / update pop-ups over the panel, no network
     _write_json(config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
                 / "notification.jupyterlab-settings", {"fetchNews": "false", "checkForUpdates": False})
-    # the lab extension: as installed (pip install .), else the built one linked into the private data dir
-    if _installed_labextension() is None:
-        built = _built_labextension()
-        if not (built / "package.json").is_file():
-            pytest.skip(f"the lab extension is not built: no {built}/package.json "
-                        "(cd labextension && jlpm install && jlpm build:prod)")
-        (data_dir / "labextensions").mkdir()
-        (data_dir / "labextensions" / LABEXTENSION_NAME).symlink_to(built, target_is_directory=True)
+    # the lab extension: the package's own build (jupyter_pipelines/labextension: the sources under test,
+    # newer than an older install), linked into a folder put first on JUPYTER_PATH (in a virtual
+    # environment jupyter_core reads sys.prefix before the user data dir); else as installed (pip install .)
+    built = _built_labextension()
+    jupyter_path = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if (built / "package.json").is_file():
+        first = base / "jupyter-path"
+        (first / "labextensions").mkdir(parents=True)
+        (first / "labextensions" / LABEXTENSION_NAME).symlink_to(built, target_is_directory=True)
+        jupyter_path.insert(0, str(first))
+    elif _installed_labextension() is None:
+        pytest.skip(f"the lab extension is not built: no {built}/package.json "
+                    "(cd labextension && jlpm install && jlpm build:prod)")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_PIPELINES_", "JPY_"))}
+    if jupyter_path:
+        env["JUPYTER_PATH"] = os.pathsep.join(jupyter_path)
     env.update(JUPYTER_PIPELINES_HOME=str(home), JUPYTER_CONFIG_DIR=str(config_dir),
                JUPYTER_DATA_DIR=str(data_dir), JUPYTER_RUNTIME_DIR=str(runtime_dir),
                IPYTHONDIR=str(base / "ipython"), PYTHONUNBUFFERED="1")

@@ -79,7 +79,7 @@ def test_execute_dialog_runs_digits_live(jupyterlab: LabServer, open_lab: Callab
                                          shutdown_kernels: None) -> None:
     from playwright.sync_api import expect
 
-    page = open_lab(f"lab/tree/{NOTEBOOK}")
+    page = open_lab(f"lab/tree/{NOTEBOOK}?reset")  # ?reset: no tab left open by an earlier test
     wait_for_kernel(page)
     index = run_up_to_execute(page)
     execute_cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
