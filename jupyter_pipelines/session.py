@@ -17,7 +17,7 @@ from .paths import Context
 from .pipeline import DEFAULT_PROJECT, Operation, Pipeline
 from .runner.job import read_value
 from .storage.base import storage_backends
-from .store.models import FINAL_EXECUTION
+from .statuses import FINAL_EXECUTION
 
 
 def request_body(pipeline: Pipeline, name: str = "", *, debug: bool = False, compute: Any = None,

@@ -15,7 +15,7 @@ from ..client import Api, EmbeddedApi, RemoteApi
 from ..errors import BadRequest, NotFound
 from ..pipeline import DEFAULT_PROJECT
 from ..session import Execution, get, submit
-from ..store.models import FINAL_EXECUTION, FINAL_JOB
+from ..statuses import FINAL_EXECUTION, FINAL_JOB
 from . import options as opts
 from .loading import choose, load_pipelines
 

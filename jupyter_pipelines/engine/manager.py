@@ -30,7 +30,8 @@ from ..pipeline import Pipeline, PipelineError, check_edit
 from ..runner.job import open_nofollow
 from ..storage.base import StorageBackend, safe_part, storage_backends
 from ..store import ArtifactRecord, Event, ExecutionRecord, Store
-from ..store.models import FINAL_EXECUTION, FINAL_JOB, now
+from ..statuses import FINAL_EXECUTION, FINAL_JOB, UNDER_WAY, ExecutionStatus, JobStatus
+from ..store.models import now
 from . import checks
 from .artifacts import Artifacts
 from .computes import ComputePool
@@ -330,7 +331,7 @@ class ExecutionManager(LoggingConfigurable):
         elif _owner_alive(record.owner) and record.owner != OWNER:
             self.store.update_execution(record.id, cancel_requested=1)  # the owning engine polls for it
         else:
-            self._mark_interrupted(record, "canceled", "canceled by the user")
+            self._mark_interrupted(record, ExecutionStatus.CANCELED, "canceled by the user")
         return self.store.execution_by_id(record.id)
 
     def rerun(self, project: str, name: str, operations: Any = None) -> ExecutionRecord:
@@ -358,15 +359,15 @@ class ExecutionManager(LoggingConfigurable):
                 commit = self.store.add_commit(pipeline, parent=record.commit_id)
                 self.store.move_tag(project, name, commit)
             edited_nodes = [node.id for node in pipeline.nodes.values() if node.operation in edits]
-            unfinished = [job.node for job in record.jobs if job.status != "success"]
+            unfinished = [job.node for job in record.jobs if job.status != JobStatus.SUCCESS]
             again = pipeline.downstream(edited_nodes + unfinished)
             if not again:
                 raise Conflict(f"nothing to re-run in {name!r}: every operation succeeded and none was edited")
             for node in pipeline.topological_order():
                 if node in again:
-                    self.store.update_job(record.id, node, status="pending", error=None, traceback=None,
+                    self.store.update_job(record.id, node, status=JobStatus.PENDING, error=None, traceback=None,
                                           exit_code=None, started=None, ended=None, outputs=[], figures=[])
-            self.store.update_execution(record.id, status="pending", commit_id=commit, owner=OWNER, error=None,
+            self.store.update_execution(record.id, status=ExecutionStatus.PENDING, commit_id=commit, owner=OWNER, error=None,
                                         ended=None, event={"rerun": sorted(again)})
         except BaseException:
             self.computes.release(compute)
@@ -501,7 +502,7 @@ class ExecutionManager(LoggingConfigurable):
         Returns the ``(project, name)`` of each execution it took over.
         """
         resumed = []
-        for status in ("pending", "running"):
+        for status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
             for record in self.store.executions(status=status):
                 if record.id in self.runs or _owner_alive(record.owner):
                     continue
@@ -512,7 +513,7 @@ class ExecutionManager(LoggingConfigurable):
     def _resume(self, record: ExecutionRecord) -> None:
         self._stop_jobs(record)
         if record.needs_secrets:
-            self._mark_interrupted(record, "failed", "interrupted by a restart of the engine; its credentials "
+            self._mark_interrupted(record, ExecutionStatus.FAILED, "interrupted by a restart of the engine; its credentials "
                                    "were kept in memory only, so it cannot continue: run it again")
             return
         try:
@@ -520,26 +521,26 @@ class ExecutionManager(LoggingConfigurable):
             storage = self._storage(record.storage["backend"], record.storage["config"])
             compute = self.computes.acquire(record.compute["backend"], record.compute["config"])
         except (PipelineError, BadRequest) as error:
-            self._mark_interrupted(record, "failed", f"interrupted by a restart and cannot continue: {error}")
+            self._mark_interrupted(record, ExecutionStatus.FAILED, f"interrupted by a restart and cannot continue: {error}")
             return
         try:
             compute.check_storage(storage.spec())
             inputs = self._inputs(pipeline, {}, compute)
         except (PipelineError, BadRequest) as error:
             self.computes.release(compute)
-            self._mark_interrupted(record, "failed", f"interrupted by a restart and cannot continue: {error}")
+            self._mark_interrupted(record, ExecutionStatus.FAILED, f"interrupted by a restart and cannot continue: {error}")
             return
         for job in record.jobs:
-            if job.status in ("queued", "running"):
-                self.store.update_job(record.id, job.node, status="pending", error=None, pid=None)
-        self.store.update_execution(record.id, status="pending", owner=OWNER, event={"resumed": True})
+            if job.status in UNDER_WAY:
+                self.store.update_job(record.id, job.node, status=JobStatus.PENDING, error=None, pid=None)
+        self.store.update_execution(record.id, status=ExecutionStatus.PENDING, owner=OWNER, event={"resumed": True})
         self._start(self.store.execution_by_id(record.id), pipeline, compute, storage, inputs)
 
     @staticmethod
     def _stop_jobs(record: ExecutionRecord) -> None:
         """Kill the job processes an execution no run drives any more left behind."""
         for job in record.jobs:
-            if job.status in ("queued", "running") and job.pid and job.pid_started is not None:
+            if job.status in UNDER_WAY and job.pid and job.pid_started is not None:
                 kill_tree(job.pid, job.pid_started)  # with what it left running, even if it has ended
 
     def _mark_interrupted(self, record: ExecutionRecord, status: str, message: str) -> None:
@@ -547,15 +548,15 @@ class ExecutionManager(LoggingConfigurable):
         self._stop_jobs(record)
         for job in record.jobs:
             if job.status not in FINAL_JOB:
-                job_status = ("failed" if job.status in ("queued", "running") else "skipped") \
-                    if status == "failed" else "canceled"
+                job_status = (JobStatus.FAILED if job.status in UNDER_WAY else JobStatus.SKIPPED) \
+                    if status == ExecutionStatus.FAILED else JobStatus.CANCELED
                 self.store.update_job(record.id, job.node, status=job_status, ended=now(),
-                                      error=message if job_status == "failed" else None)
+                                      error=message if job_status == JobStatus.FAILED else None)
         self.store.update_execution(record.id, status=status, ended=now(), error=message)
 
     def fail_abandoned(self, record: ExecutionRecord) -> None:
         """End an execution of this engine that no run drives any more (see :class:`Watchdog`)."""
-        self._mark_interrupted(record, "failed", "the engine lost track of this execution (see the server's log); "
+        self._mark_interrupted(record, ExecutionStatus.FAILED, "the engine lost track of this execution (see the server's log); "
                                "its unfinished operations were stopped")
 
     def close(self) -> None:

@@ -13,7 +13,8 @@ from ..compute import ComputeBackend, JobResult, JobSpec
 from ..pipeline import Pipeline
 from ..runner.process import reset_log
 from ..store import ExecutionRecord, Store
-from ..store.models import FINAL_JOB, now
+from ..statuses import FINAL_JOB, UNDER_WAY, ExecutionStatus, JobStatus
+from ..store.models import now
 
 CANCEL_POLL_SECONDS = 0.5
 #: How long a run whose engine failed keeps trying to record that the execution failed.
@@ -32,11 +33,11 @@ class _Callbacks:
     def started(self, pid: int | None, pid_started: float | None) -> None:
         if not self.run.mark_started(self.node):
             return  # dropped after another job failed; the backend is killing it
-        self.run.store.update_job(self.run.execution_id, self.node, status="running", started=now(), pid=pid,
+        self.run.store.update_job(self.run.execution_id, self.node, status=JobStatus.RUNNING, started=now(), pid=pid,
                                   pid_started=pid_started)
 
     def finished(self, result: JobResult) -> None:
-        if result.status == "failed":
+        if result.status == JobStatus.FAILED:
             self.run.halt()  # now, on the backend's thread, before it can start another queued job
         self.run.completions.put((self.node, result))
 
@@ -123,10 +124,10 @@ class ExecutionRun:
             try:
                 for job in self.store.execution_by_id(self.execution_id).jobs:  # as recorded, not as hoped
                     if job.status not in FINAL_JOB:
-                        final = "failed" if job.status in ("queued", "running") else "skipped"
+                        final = JobStatus.FAILED if job.status in UNDER_WAY else JobStatus.SKIPPED
                         self.store.update_job(self.execution_id, job.node, status=final, ended=now(),
-                                              error=reason if final == "failed" else None)
-                self._finish("failed", reason)
+                                              error=reason if final == JobStatus.FAILED else None)
+                self._finish(ExecutionStatus.FAILED, reason)
                 return
             except Exception:  # noqa: BLE001 - logged; tried again
                 self.log.exception("execution %r: cannot record that it failed", self.name)
@@ -156,8 +157,8 @@ class ExecutionRun:
                 self._complete(*item)
         if self.failed is not None:
             self._skip_rest()
-            return self._finish("failed", self.failed)
-        self._finish("success", None)
+            return self._finish(ExecutionStatus.FAILED, self.failed)
+        self._finish(ExecutionStatus.SUCCESS, None)
 
     def _ready(self) -> Iterator[str]:
         """Pending jobs whose dependencies succeeded (or, on a backend that chains, are on their way).
@@ -165,9 +166,9 @@ class ExecutionRun:
         Lazy, in topological order: a job submitted by the caller makes its dependents ready in the
         same pass, so a chaining backend is handed a whole chain at once.
         """
-        usable = ("success", "queued", "running") if self.compute.chains else ("success",)
+        usable = (JobStatus.SUCCESS, *UNDER_WAY) if self.compute.chains else (JobStatus.SUCCESS,)
         return (node for node in self.order
-                if self.status[node] == "pending" and all(self.status[dep] in usable for dep in self.dependencies[node]))
+                if self.status[node] == JobStatus.PENDING and all(self.status[dep] in usable for dep in self.dependencies[node]))
 
     def mark_started(self, node: str) -> bool:
         """Record that the backend started ``node``; False if it was dropped after a failure."""
@@ -203,8 +204,8 @@ class ExecutionRun:
             spec = self.build_spec(node, self.attempts[node])
             os.makedirs(os.path.dirname(spec.log_path), mode=0o700, exist_ok=True)
             reset_log(spec.log_path)
-            self.status[node] = "queued"
-            self.store.update_job(self.execution_id, node, status="queued", attempt=self.attempts[node], started=None,
+            self.status[node] = JobStatus.QUEUED
+            self.store.update_job(self.execution_id, node, status=JobStatus.QUEUED, attempt=self.attempts[node], started=None,
                                   ended=None, exit_code=None, error=None, traceback=None, outputs=[], figures=[],
                                   pid=None)
             if not self.compute.chains:
@@ -219,7 +220,7 @@ class ExecutionRun:
                 chains.append(chain)
             chain_of[node] = chain
         for chain in chains:  # in topological order of their first jobs
-            waits_for = [self.handles[dep] for dep in self.dependencies[chain[0][0]] if self.status[dep] != "success"]
+            waits_for = [self.handles[dep] for dep in self.dependencies[chain[0][0]] if self.status[dep] != JobStatus.SUCCESS]
             handles = self.compute.submit_chain([(spec, _Callbacks(self, node)) for node, spec in chain],
                                                 after=waits_for)
             self.handles.update(zip((node for node, _ in chain), handles))
@@ -236,7 +237,7 @@ class ExecutionRun:
             confirmed, self.suspects = lost & self.suspects, lost - self.suspects
         for node in confirmed:
             self.log.error("execution %r: job %r was lost (its process ended without reporting)", self.name, node)
-            self.completions.put((node, JobResult("failed", error="the job was lost: its process ended without "
+            self.completions.put((node, JobResult(JobStatus.FAILED, error="the job was lost: its process ended without "
                                                                   "reporting a result")))
 
     def alive(self) -> bool:
@@ -248,23 +249,23 @@ class ExecutionRun:
                 return  # already ended (a job the watchdog declared lost that reported after all)
             self.running.discard(node)
         status = result.status
-        if status == "canceled" and self.halted.is_set() and not self.cancel_requested.is_set():
-            status = "skipped"  # dropped from the queue because another job failed
-        if status == "success":
+        if status == JobStatus.CANCELED and self.halted.is_set() and not self.cancel_requested.is_set():
+            status = JobStatus.SKIPPED  # dropped from the queue because another job failed
+        if status == JobStatus.SUCCESS:
             self.on_success(node, result)
         self.status[node] = status
         self.store.update_job(self.execution_id, node, status=status, ended=now(), exit_code=result.exit_code,
                               error=result.error, traceback=result.traceback, outputs=result.outputs,
                               figures=result.figures)
-        if status == "failed" and self.failed is None:
+        if status == JobStatus.FAILED and self.failed is None:
             self.failed = f"operation {node!r} failed: {result.error}"
             self.halt()
 
     def _skip_rest(self) -> None:
         for node, status in self.status.items():
             if status not in FINAL_JOB:
-                self.status[node] = "skipped"
-                self.store.update_job(self.execution_id, node, status="skipped")
+                self.status[node] = JobStatus.SKIPPED
+                self.store.update_job(self.execution_id, node, status=JobStatus.SKIPPED)
 
     def _cancel_all(self) -> None:
         for handle in list(self.handles.values()):
@@ -274,18 +275,18 @@ class ExecutionRun:
             if item is not None:
                 node, result = item
                 self.handles.pop(node, None)
-                final = "success" if result.status == "success" else "canceled"
-                if final == "success":
+                final = JobStatus.SUCCESS if result.status == JobStatus.SUCCESS else JobStatus.CANCELED
+                if final == JobStatus.SUCCESS:
                     self.on_success(node, result)
                 self.status[node] = final
                 self.store.update_job(self.execution_id, node, status=final, ended=now(), exit_code=result.exit_code,
-                                      error=None if final == "success" else "canceled", outputs=result.outputs,
+                                      error=None if final == JobStatus.SUCCESS else "canceled", outputs=result.outputs,
                                       figures=result.figures)
         for node, status in self.status.items():
             if status not in FINAL_JOB:
-                self.status[node] = "canceled"
-                self.store.update_job(self.execution_id, node, status="canceled")
-        self._finish("canceled", "canceled by the user")
+                self.status[node] = JobStatus.CANCELED
+                self.store.update_job(self.execution_id, node, status=JobStatus.CANCELED)
+        self._finish(ExecutionStatus.CANCELED, "canceled by the user")
 
     def _finish(self, status: str, error: str | None) -> None:
         self.store.update_execution(self.execution_id, status=status, ended=now(), error=error, cancel_requested=0)

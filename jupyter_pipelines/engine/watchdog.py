@@ -5,6 +5,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..statuses import ExecutionStatus
 from ..store import ExecutionRecord, Store
 from .computes import ComputePool
 from .scheduler import ExecutionRun
@@ -53,7 +54,7 @@ class Watchdog:
         for run in runs.values():
             if run.alive():
                 run.check_jobs()
-        orphans = {record.id: record for status in ("pending", "running")
+        orphans = {record.id: record for status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
                    for record in self.store.executions(status=status)
                    if record.owner == self.owner and not (record.id in runs and runs[record.id].alive())}
         for execution_id in set(orphans) & self.suspects:

@@ -27,7 +27,8 @@ from ..engine.checks import MAX_BODY_BYTES
 from ..errors import PipelinesError
 from ..pipeline import DEFAULT_PROJECT
 from ..storage.base import safe_part
-from ..store.models import FINAL_EXECUTION, FINAL_JOB, now
+from ..statuses import FINAL_EXECUTION, FINAL_JOB
+from ..store.models import now
 from .bridge import EventBridge
 
 KEEPALIVE_SECONDS = 15.0

@@ -9,11 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import NotFound
+from ..statuses import FINAL_EXECUTION
 
-EXECUTION_STATUSES = ("pending", "running", "success", "failed", "canceled")
-JOB_STATUSES = ("pending", "queued", "running", "success", "failed", "canceled", "skipped")
-FINAL_EXECUTION = frozenset({"success", "failed", "canceled"})
-FINAL_JOB = frozenset({"success", "failed", "canceled", "skipped"})
 
 
 def now() -> str:

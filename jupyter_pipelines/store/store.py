@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import NotFound
 from ..pipeline import Pipeline
+from ..statuses import UNDER_WAY, ExecutionStatus, JobStatus
 from .models import ArtifactRecord, Event, ExecutionRecord, JobRecord, attempt_dict, now
 
 Listener = Callable[[list[Event]], None]
@@ -185,7 +186,7 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO executions (project, name, pipeline, status, debug, commit_id, compute, storage, "
                 "needs_secrets, created, owner, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (pipeline.project, final_name, pipeline.name, "pending", int(debug), commit, json.dumps(compute),
+                (pipeline.project, final_name, pipeline.name, ExecutionStatus.PENDING, int(debug), commit, json.dumps(compute),
                  json.dumps(storage), int(needs_secrets), created, owner, json.dumps(params or {})),
             )
             execution_id = cursor.lastrowid
@@ -193,13 +194,13 @@ class Store:
                 node = pipeline.nodes[node_id]
                 db.execute(
                     "INSERT INTO jobs (execution_id, node, position, kind, operation, status) VALUES (?,?,?,?,?,?)",
-                    (execution_id, node_id, position, node.kind, node.operation or node.artifact, "pending"),
+                    (execution_id, node_id, position, node.kind, node.operation or node.artifact, JobStatus.PENDING),
                 )
             db.execute("INSERT INTO tags (project, name, commit_id, execution_id, created) VALUES (?,?,?,?,?)",
                        (pipeline.project, final_name, commit, execution_id, created))
             record = self._execution(db, execution_id)
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
-            self._append_event(db, row, "execution", {"status": "pending", "pipeline": pipeline.name})
+            self._append_event(db, row, "execution", {"status": ExecutionStatus.PENDING, "pipeline": pipeline.name})
         return record
 
     @staticmethod
@@ -303,7 +304,7 @@ class Store:
             if cursor.rowcount == 0:
                 return False
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
-            self._append_event(db, row, "execution", {"status": "running", "pipeline": row["pipeline"]})
+            self._append_event(db, row, "execution", {"status": ExecutionStatus.RUNNING, "pipeline": row["pipeline"]})
         return True
 
     def update_execution(self, execution_id: int, event: dict[str, Any] | None = None, **values: Any) -> None:
@@ -313,7 +314,7 @@ class Store:
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
             if event is not None or "status" in values:
                 data = {"status": row["status"], "pipeline": row["pipeline"], **(event or {})}
-                if row["error"] and row["status"] in ("failed", "canceled"):
+                if row["error"] and row["status"] in (ExecutionStatus.FAILED, ExecutionStatus.CANCELED):
                     data.setdefault("error", row["error"])
                 self._append_event(db, row, "execution", data)
 
@@ -330,13 +331,13 @@ class Store:
             self._set(db, "jobs", "execution_id = ? AND node = ?", key, values)
             job = JobRecord.from_row(db.execute("SELECT * FROM jobs WHERE execution_id = ? AND node = ?",
                                                 key).fetchone())
-            under_way = before is not None and before[0] in ("queued", "running")
+            under_way = before is not None and before[0] in UNDER_WAY
             if job.attempt and ("attempt" in values or under_way):
-                interrupted = job.status == "pending"
+                interrupted = job.status == JobStatus.PENDING
                 db.execute(
                     "INSERT OR REPLACE INTO attempts (execution_id, node, attempt, status, started, ended, exit_code, "
                     "error) VALUES (?,?,?,?,?,?,?,?)",
-                    (*key, job.attempt, "canceled" if interrupted else job.status,
+                    (*key, job.attempt, JobStatus.CANCELED if interrupted else job.status,
                      job.started, now() if interrupted else job.ended, job.exit_code,
                      "interrupted: the engine stopped while it ran" if interrupted else job.error))
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()

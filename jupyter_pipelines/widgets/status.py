@@ -26,7 +26,8 @@ from typing import Any, Mapping
 import ipywidgets as w
 
 from ..errors import PipelinesError
-from ..store.models import FINAL_EXECUTION, FINAL_JOB, seconds_between
+from ..statuses import FINAL_EXECUTION, FINAL_JOB
+from ..store.models import seconds_between
 from .display import NEEDS_KERNEL, Shown, detached_note, reattach_hint
 from .graph import GraphBox, PipelineGraph, graph_svg
 from .style import BAR_STYLES, badge, error_box, esc, format_seconds, help_text
