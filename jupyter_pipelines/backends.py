@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Generic, Mapping, TypeVar
 from .errors import BadRequest
 from .fields import Field, parse_config, public
 from .paths import Context
+from .runner.secrets import is_credential
 
 
 class Backend:
@@ -42,7 +43,8 @@ class Backend:
     def schema(cls) -> dict[str, Any]:
         missing = cls.missing()
         return {"name": cls.name, "title": cls.title or cls.name, "description": cls.description,
-                "fields": [field.to_dict() for field in cls.fields], "available": not missing,
+                "fields": [field.schema(is_credential(field.name, field.secret)) for field in cls.fields],
+                "available": not missing,
                 "reason": f"needs {', '.join(missing)}, which is not installed" if missing else None,
                 "install": cls.install if missing else None}
 

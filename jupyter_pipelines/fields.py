@@ -33,6 +33,10 @@ class Field:
                 "choices": list(self.choices), "secret": self.secret, "required": self.required,
                 "minimum": self.minimum, "maximum": self.maximum}
 
+    def schema(self, credential: bool) -> dict[str, Any]:
+        """What forms draw: ``to_dict`` and whether the field is part of an account's credentials."""
+        return {**self.to_dict(), "credential": credential}
+
     def parse(self, value: Any, owner: str) -> Any:
         """``value`` as the field's type, or BadRequest naming the field.
 

@@ -46,7 +46,7 @@ def test_every_storage_backend_is_registered_with_its_fields() -> None:
     for schema in schemas.values():
         for field in schema["fields"]:
             assert set(field) == {"name", "type", "default", "description", "choices", "secret", "required", "minimum",
-                                  "maximum"}
+                                  "maximum", "credential"}
             assert field["description"]
 
 

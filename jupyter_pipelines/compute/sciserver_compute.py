@@ -44,6 +44,7 @@ from typing import Any, Mapping
 import requests
 
 from ..paths import Context
+from ..runner.secrets import looks_secret
 from ..errors import BadRequest
 from ..fields import Field
 from ..runner.job import open_nofollow
@@ -55,12 +56,11 @@ DEFAULT_RACM_URL = "https://apps.sciserver.org/racm"
 CONTAINER_WORKSPACE = "/home/idies/workspace/"
 QUEUED, RUNNING, SUCCESS, ERROR, CANCELED = (1, 2, 4), (8, 16), 32, 64, 128
 FINAL = (SUCCESS, ERROR, CANCELED)
-SECRET_OPTION = re.compile(r"(key|secret|password|passwd|token|credential|auth)", re.I)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def _secret_options(options: Mapping[str, Any]) -> list[str]:
-    return sorted(k for k, v in options.items() if SECRET_OPTION.search(k) and v not in (None, "") and k != "token_file")
+    return sorted(k for k, v in options.items() if looks_secret(k) and v not in (None, "") and k != "token_file")
 
 
 class SciServerJob:

@@ -20,16 +20,10 @@ from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field
 from ..storage.base import StorageBackend, storage_backends
+from ..runner.job import unreadable
+from ..runner.secrets import OPTIONAL_CREDENTIALS, is_credential
 from ..store import ArtifactRecord
 
-#: Field names that are credentials even when the backend does not mark them secret (an access key id).
-CREDENTIAL_FIELDS = frozenset({
-    "key", "secret", "token", "username", "user", "password", "access_key", "access_key_id", "secret_key",
-    "secret_access_key", "session_token", "account_name", "account_key", "client_id", "client_secret",
-    "sas_token", "connection_string", "credentials",
-})
-#: Credentials that complete others when present (a session token) rather than being needed on their own.
-OPTIONAL_CREDENTIALS = frozenset({"token", "session_token", "sas_token"})
 #: Backends whose data lives in the engine's own process: only bundling can carry them.
 IN_PROCESS_BACKENDS = frozenset({"memory"})
 _MARK = "\x00jp-credential:"
@@ -102,7 +96,7 @@ class InputPlan:
 def credential_fields(backend_cls: type[StorageBackend]) -> list[Field]:
     """The fields of a storage backend that are read from the environment in an export."""
     return [f for f in backend_cls.fields
-            if (f.secret or f.name in CREDENTIAL_FIELDS) and f.type in ("str", "dict")]
+            if is_credential(f.name, f.secret) and f.type in ("str", "dict")]
 
 
 def required_credentials(backend_cls: type[StorageBackend]) -> set[str]:
@@ -230,12 +224,7 @@ def open_artifact(plan: InputPlan, credentials: Mapping[str, Any], context: Cont
     try:
         fs = plan.backend_cls(config, context).filesystem()
         return fs.open(plan.record.path, "rb")
-    except FileNotFoundError:
-        raise ExportError(f"cannot bundle {where}: {plan.record.path!r} does not exist") from None
-    except PermissionError:
-        raise ExportError(f"cannot bundle {where}: access denied; check the credentials given for it") from None
     except BadRequest as error:
         raise ExportError(f"cannot bundle {where}: {error}") from None
     except Exception as error:  # noqa: BLE001 - backends raise their own types
-        first = (str(error).strip().splitlines() or [""])[0][:300]
-        raise ExportError(f"cannot bundle {where}: {type(error).__name__}: {first}") from None
+        raise ExportError(f"cannot bundle {where}: {unreadable(error)}") from None

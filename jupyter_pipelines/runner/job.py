@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import fsspec
 
 from . import figures, previews, serialize
+from .secrets import looks_secret
 
 COPY_CHUNK = 8 << 20
 
@@ -173,7 +174,6 @@ FILE_TYPE = "file"
 #: What an operation receives for a ``file`` artifact.
 FILE_VALUE_TYPE = "bytearray"
 #: Option names whose values are credentials: never shown in a message.
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "auth", "session")
 
 
 def file_value_header(size: int) -> bytes:
@@ -199,7 +199,7 @@ def _secret_values(options: Any, name: str = "") -> list[str]:
     elif isinstance(options, (list, tuple)):
         for value in options:
             found += _secret_values(value, name)
-    elif isinstance(options, str) and len(options) >= 4 and any(word in name.lower() for word in _SECRET_WORDS):
+    elif isinstance(options, str) and len(options) >= 4 and looks_secret(name):
         found.append(options)
     return sorted(set(found), key=len, reverse=True)
 

@@ -24,7 +24,7 @@ from ..errors import PipelinesError
 from ..pipeline import Pipeline
 from .artifacts import artifact_record
 from .display import NEEDS_KERNEL, Shown, detached_note
-from .forms import CREDENTIAL_NAMES, FieldsForm, credential_fields
+from .forms import FieldsForm, credential_fields
 from .style import FIELD_WIDTH, LABEL_WIDTH, error_box, esc, help_text, info_box
 
 BUNDLE = "bundle"
@@ -47,7 +47,7 @@ class InputChoice:
         for field in fields:
             field["required"] = False
         config = dict((record or {}).get("config") or {})
-        self.form = FieldsForm(fields, {k: v for k, v in config.items() if k in CREDENTIAL_NAMES},
+        self.form = FieldsForm(fields, {k: v for k, v in config.items() if k in {f["name"] for f in fields}},
                                owner=f"credentials of {artifact}: ")
         self.has_credentials = bool(fields)
         bundle_only = self.backend in IN_PROCESS

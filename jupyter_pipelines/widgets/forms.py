@@ -21,9 +21,6 @@ from traitlets import Unicode
 
 from .style import FIELD_WIDTH, LABEL_WIDTH, error_box, esc, field_error, help_text, indented
 
-#: non-secret fields that are part of an account's credentials (shown in the Credentials tab)
-CREDENTIAL_NAMES = frozenset({"key", "username", "user", "access_key", "access_key_id", "account_name",
-                              "client_id"})
 _HELD = "●●●●●●●● entered: kept in kernel memory only"
 #: field types typed as JSON text (operation attributes), with their placeholder
 JSON_TYPES = {"list": 'a JSON list, e.g. [1, 2]', "json": 'a JSON value, e.g. 3, "text", [1, 2] or {"a": 1}'}
@@ -337,7 +334,7 @@ def _label(schema: Mapping[str, Any]) -> str:
 
 def credential_fields(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The fields of a storage backend that make up an account's credentials."""
-    return [dict(f) for f in schema.get("fields", []) if f.get("secret") or f["name"] in CREDENTIAL_NAMES]
+    return [dict(f) for f in schema.get("fields", []) if f.get("credential", f.get("secret"))]
 
 
 class CredentialsGroup:
@@ -352,7 +349,7 @@ class CredentialsGroup:
         for field in credential_fields(schema):
             field["required"] = False  # the stored record may already hold them; the server checks
             fields.append(field)
-        self.form = FieldsForm(fields, {k: v for k, v in config.items() if k in CREDENTIAL_NAMES},
+        self.form = FieldsForm(fields, {k: v for k, v in config.items() if k in {f["name"] for f in fields}},
                                owner=f"credentials of {artifact}: ")
         self.title = w.HTML(f'<div style="font-weight:600;margin:6px 0 2px">{esc(artifact)} '
                             f'<span style="font-weight:400">({esc(backend)})</span></div>')
