@@ -117,7 +117,7 @@ def test_a_notebook_runs_too(pipelines_home, tmp_path) -> None:
 
     manager = ExecutionManager(pipelines_home)
     try:
-        assert len(manager.list()) == 1  # the p.run() in the notebook did not submit another
+        assert len(manager.executions()) == 1  # the p.run() in the notebook did not submit another
         from jupyter_pipelines.client import EmbeddedApi
         from jupyter_pipelines.session import get
 

@@ -102,4 +102,4 @@ def test_a_scheduler_that_never_answers_delays_only_its_own_submit(make_engine, 
     hung.join(WAIT)
     assert isinstance(outcome[0], BadRequest), outcome
     assert "dask" in str(outcome[0]).lower()
-    assert [r.name for r in engine.list()] == ["meanwhile"]  # the failed submit left nothing behind
+    assert [r.name for r in engine.executions()] == ["meanwhile"]  # the failed submit left nothing behind

@@ -116,7 +116,7 @@ def test_each_input_is_read_with_its_own_credentials_and_secrets_stay_in_memory(
     assert Artifact.load("two-out") == [{"from": "alice"}, {"from": "bob"}]
 
     # no secret in: API responses, events, artifact records, backends, settings, errors
-    responses = [ex.data, engine.get("default", "two").to_dict(), [r.to_dict() for r in engine.list()],
+    responses = [ex.data, engine.get("default", "two").to_dict(), [r.to_dict() for r in engine.executions()],
                  [e.to_dict() for e in engine.store.events()], [a.to_dict() for a in Artifact.list()],
                  engine.backends(), engine.settings("default", "two"), engine.tags()]
     text = json.dumps(responses, default=str)
@@ -174,7 +174,7 @@ def test_credentials_for_unknown_inputs_or_fields_are_refused(engine, two_accoun
         two_inputs("refuse").run(credentials={"zzz": alice.credentials})
     with pytest.raises(BadRequest, match="unknown field"):
         two_inputs("refuse").run(credentials={"a": {"passwd": "x"}})
-    assert engine.list() == []
+    assert engine.executions() == []
 
 
 def test_large_s3_artifact_streams_through_the_input_job(engine, s3_accounts: MotoS3, tmp_path) -> None:

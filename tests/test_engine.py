@@ -348,7 +348,7 @@ def test_names_on_submit(engine) -> None:
     for bad in ("a/b", "..", "../etc"):
         with pytest.raises(BadRequest, match="bad execution name"):
             engine.submit(p, bad)
-    assert len(engine.list()) == 6  # nothing half-written by the refused names
+    assert len(engine.executions()) == 6  # nothing half-written by the refused names
     for name in names:
         assert engine.wait("default", name, timeout=WAIT).status == "success"
     # every execution has its tag, under the same name
@@ -588,3 +588,33 @@ def test_listing_pages_newest_first_with_a_cursor(engine) -> None:
     from jupyter_pipelines.client import EmbeddedApi
 
     assert [e["name"] for e in EmbeddedApi(engine).executions(limit=2)] == list(reversed(names))  # all pages
+
+
+def test_params_override_attributes_and_are_part_of_the_commit(engine) -> None:
+    p = simple_pipeline("params")
+    plain = p.run(name="plain", wait=True)
+    tuned = p.run(name="tuned", params={"numbers.n": 10}, wait=True)
+    assert (plain.result("total"), tuned.result("total")) == (15, 45)
+    assert tuned.data["params"] == {"numbers.n": 10} and plain.data["params"] == {}
+    assert tuned.data["commit"] != plain.data["commit"]
+    snapshot = engine.snapshot("default", "tuned")
+    assert snapshot.nodes["numbers"].attributes["n"] == 10
+    changed = engine.diff("default", "plain", "tuned")["operations"]["changed"]
+    assert [(c["node"], c["attributes"]) for c in changed] == [("numbers", {"n": [6, 10]})]
+    with pytest.raises(BadRequest, match="attribute 'n' of 'numbers' must be int"):
+        p.run(name="bad", params={"numbers.n": "ten"})
+    with pytest.raises(BadRequest, match="has no attribute 'm'"):
+        p.run(name="bad", params={"numbers.m": 1})
+
+
+def test_rerun_by_name_takes_the_current_definition_in_the_callers_namespace(engine) -> None:
+    ex = chain_pipeline().run(name="by-name", debug=True, wait=True)
+    assert ex.result("down") == 30
+    namespace = _mid_edited_namespace()  # a notebook where `mid` was redefined (as an operation) since
+    namespace["mid"] = operation(namespace["mid"])
+    exec("ex.rerun('mid')", {**namespace, "ex": ex})
+    record = engine.wait("default", "by-name", timeout=WAIT)
+    assert record.status == "success" and [job.attempt for job in record.jobs] == [1, 2, 2]
+    assert ex.result("down") == 300
+    with pytest.raises(BadRequest, match="no operation named 'nowhere'"):
+        ex.rerun("nowhere")

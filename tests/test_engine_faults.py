@@ -117,7 +117,7 @@ def test_node_ids_and_artifact_names_that_are_paths_are_refused_at_submit(engine
     operations = {bad: data["operations"]["chatty"]}
     with pytest.raises(BadRequest, match="bad operation key"):
         engine.submit({**data, "operations": operations, "nodes": [dict(data["nodes"][0], operation=bad)]}, "paths")
-    assert engine.list() == []
+    assert engine.executions() == []
 
 
 def test_old_event_logs_can_be_compacted_keeping_each_final_state(engine) -> None:

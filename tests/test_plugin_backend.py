@@ -79,7 +79,7 @@ def test_a_broken_plugin_is_listed_unavailable_and_the_others_still_work(plugin_
         one()
     with pytest.raises(BadRequest, match="'broken-plugin' is unavailable: the plug-in failed to load"):
         engine.submit(p, "broken", compute={"backend": "broken-plugin"})
-    assert engine.list() == []
+    assert engine.executions() == []
 
 
 @pytest.mark.parametrize(("kind", "backend", "module", "extra"), [
@@ -107,4 +107,4 @@ def test_a_backend_whose_package_is_missing_is_unavailable_up_front(make_engine,
     with pytest.raises(BadRequest, match=rf"{kind} backend '{backend}' is unavailable: it needs {module}.*"
                                          rf"install it with: pip install 'jupyter_pipelines\[{extra}\]'"):
         engine.submit(p, "missing", **{kind: {"backend": backend, "config": {"bucket": "b"} if backend == "s3" else {}}})
-    assert engine.list() == []  # nothing recorded, no name used up
+    assert engine.executions() == []  # nothing recorded, no name used up

@@ -125,7 +125,7 @@ def test_an_unavailable_backend_says_why_and_how_to_install_it_and_is_not_run(en
     assert "pip install &#x27;jupyter_pipelines[dask]&#x27;" in dialog.compute.about.value
     assert dialog.compute.fields_box.children == ()
     assert dialog.run() is None and "needs distributed" in dialog.message.value
-    assert engine.list() == []
+    assert engine.executions() == []
 
 
 def test_storage_form_is_drawn_from_the_s3_schema(engine) -> None:
@@ -183,7 +183,7 @@ def test_required_field_empty_refuses_run_with_a_message_next_to_it(engine) -> N
     dialog = ExecuteDialog(chain(), client.connect())
     dialog.storage.chooser.value = "s3"
     dialog.run_button.click()
-    assert dialog.execution is None and engine.list() == []
+    assert dialog.execution is None and engine.executions() == []
     bucket = dialog.storage["bucket"]
     assert "required" in bucket.error.value
     assert "Not run" in dialog.message.value and "bucket" in dialog.message.value
@@ -714,7 +714,7 @@ def test_attribute_fields_validate_like_backend_fields(engine) -> None:
     form["typed.options"].field.widget.value = "[1]"  # JSON, but not an object
     form["typed.anything"].field.widget.value = '{"k": [1]}'
     form["typed.on"].field.widget.value = True
-    assert dialog.run() is None and engine.list() == []
+    assert dialog.run() is None and engine.executions() == []
     assert "JSON" in form["typed.tags"].field.error.value and "must be dict" in form["typed.options"].field.error.value
     assert dialog.tabs.selected_index == 0 and "typed.tags" in dialog.message.value
     form["typed.tags"].field.widget.value = '["b", "c"]'

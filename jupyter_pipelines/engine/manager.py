@@ -209,7 +209,7 @@ class ExecutionManager(LoggingConfigurable):
         snapshot = self.store.commit(record.commit_id)["snapshot"]
         return {**record.to_dict(), "graph": graph_of(snapshot), "operations": operations_of(snapshot)}
 
-    def list(self, project: str | None = None, pipeline: str | None = None, status: str | None = None,
+    def executions(self, project: str | None = None, pipeline: str | None = None, status: str | None = None,
              limit: int | None = None, before: int | None = None) -> list[ExecutionRecord]:
         """Executions, newest first (all of them unless ``limit``)."""
         return self.store.executions(project, pipeline, status, limit, before)

@@ -301,3 +301,29 @@ async def test_executions_of_other_processes_on_the_store_reach_the_event_bus(ap
         await asyncio.sleep(0.05)
     code, listed = await api("GET", "executions")
     assert code == 200 and [e["name"] for e in listed["executions"]] == ["from-elsewhere"]
+
+
+async def test_an_export_holding_credentials_lives_for_one_download_and_every_export_expires(api, jp_fetch, manager,
+                                                                                              tmp_path):
+    raw = tmp_path / "raw.pkl"
+    with open(raw, "wb") as file:
+        serialize.dump(b"0123456789", file)
+    manager.store.save_artifact(ArtifactRecord(
+        project="default", name="raw", backend="fsspec", config={"url": f"file://{tmp_path}", "options": {}},
+        path=str(raw), type="bytes", size=raw.stat().st_size, created=now()))
+    code, made = await api("POST", "exports", {"pipeline": pipelines.with_input("raw"),
+                                               "embed_credentials": {"raw": {"secret_options": {"token": SECRET}}}})
+    assert code == 201, made
+    first = await jp_fetch(*made["url"].split("/"))
+    assert first.body[:2] == b"PK"
+    code, _ = await api("GET", f"exports/{made['id']}")
+    assert code == 404  # deleted once downloaded: the credentials are not left on the server
+    code, plain = await api("POST", "exports", {"pipeline": pipelines.simple()})
+    assert code == 201
+    for _ in range(2):  # no credentials: downloadable again…
+        assert (await jp_fetch(*plain["url"].split("/"))).body[:2] == b"PK"
+    manager.exports.ttl = 0
+    manager.exports.expire()
+    code, _ = await api("GET", f"exports/{plain['id']}")
+    assert code == 404  # …until it expires
+    assert os.listdir(os.path.join(manager.data_dir, "exports")) == []
