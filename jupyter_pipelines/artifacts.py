@@ -31,7 +31,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .client import Api, EmbeddedApi, connect
 from .engine import ExecutionManager
@@ -136,7 +136,8 @@ class Artifact:
         """The stored bytes of an artifact as a binary file object to read in chunks (close it)."""
         record = cls.get(name, project, home=home)
         backend = cls.backend(record, credentials)
-        return cls._wrap(record, backend, lambda: backend.filesystem().open(record.path, "rb", block_size=COPY_CHUNK))
+        reader = cls._wrap(record, backend, lambda: backend.filesystem().open(record.path, "rb", block_size=COPY_CHUNK))
+        return cast(IO[bytes], reader)
 
     @classmethod
     def load(cls, name: str, project: str = DEFAULT_PROJECT, *, credentials: Mapping[str, Any] | None = None,

@@ -129,7 +129,7 @@ class EmbeddedApi(Api):
         self.manager = manager
 
     def submit(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self.manager.submit(body.get("pipeline"), body.get("name"), debug=body.get("debug"),
+        return self.manager.submit(body.get("pipeline") or {}, body.get("name"), debug=body.get("debug"),
                                    compute=body.get("compute"), storage=body.get("storage"),
                                    credentials=body.get("credentials"), params=body.get("params"),
                                    save=body.get("save")).to_dict()
@@ -231,6 +231,13 @@ class RemoteApi(Api):
         response = self.request(method, path, **kwargs)
         return response.json() if response.content else None
 
+    def obj(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A JSON object answer (anything else is the server's fault, said as such)."""
+        data = self.json(method, path, **kwargs)
+        if not isinstance(data, dict):
+            raise PipelinesError(f"{method} {path}: the server answered {type(data).__name__}, not an object")
+        return data
+
     def reachable(self) -> bool:
         try:
             return self.session.get(self.url("backends"), timeout=3).status_code == 200
@@ -242,19 +249,19 @@ class RemoteApi(Api):
         return {"project": project}
 
     def submit(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self.json("POST", "executions", json=body)
+        return self.obj("POST", "executions", json=body)
 
     def execution(self, project: str, name: str) -> dict[str, Any]:
-        return self.json("GET", f"executions/{quote(name)}", params=self._q(project))
+        return self.obj("GET", f"executions/{quote(name)}", params=self._q(project))
 
     def page(self, **filters: Any) -> dict[str, Any]:
-        return self.json("GET", "executions", params={k: v for k, v in filters.items() if v not in (None, "")})
+        return self.obj("GET", "executions", params={k: v for k, v in filters.items() if v not in (None, "")})
 
     def cancel(self, project: str, name: str) -> dict[str, Any]:
-        return self.json("POST", f"executions/{quote(name)}/cancel", params=self._q(project))
+        return self.obj("POST", f"executions/{quote(name)}/cancel", params=self._q(project))
 
     def rerun(self, project: str, name: str, operations: Mapping[str, str]) -> dict[str, Any]:
-        return self.json("POST", f"executions/{quote(name)}/rerun", params=self._q(project),
+        return self.obj("POST", f"executions/{quote(name)}/rerun", params=self._q(project),
                          json={"operations": dict(operations)})
 
     def delete(self, project: str, name: str) -> None:
@@ -275,7 +282,8 @@ class RemoteApi(Api):
             try:
                 with self.request("GET", f"executions/{quote(name)}/events", params=self._q(project),
                                   headers=headers, stream=True, timeout=(5, 60)) as response:
-                    for event in parse_sse(response.iter_lines(decode_unicode=True)):
+                    for event in parse_sse(line if isinstance(line, str) else line.decode()
+                                           for line in response.iter_lines(decode_unicode=True)):
                         if event.get("id"):
                             after = int(event["id"])
                         data = json.loads(event.get("data") or "{}")
@@ -286,36 +294,36 @@ class RemoteApi(Api):
                 time.sleep(0.5)
 
     def tags(self, project: str | None = None) -> list[dict[str, Any]]:
-        return self.json("GET", "tags", params={"project": project} if project else {})["tags"]
+        return list(self.obj("GET", "tags", params={"project": project} if project else {})["tags"])
 
     def diff(self, project: str, a: str, b: str) -> dict[str, Any]:
-        return self.json("GET", f"tags/{quote(a)}/diff/{quote(b)}", params=self._q(project))
+        return self.obj("GET", f"tags/{quote(a)}/diff/{quote(b)}", params=self._q(project))
 
     def backends(self) -> dict[str, Any]:
-        return self.json("GET", "backends")
+        return self.obj("GET", "backends")
 
     def settings(self, project: str, pipeline: str) -> dict[str, Any]:
-        return self.json("GET", f"settings/{quote(pipeline)}", params=self._q(project))
+        return self.obj("GET", f"settings/{quote(pipeline)}", params=self._q(project))
 
     def save_settings(self, project: str, pipeline: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return self.json("PUT", f"settings/{quote(pipeline)}", params=self._q(project), json=dict(data))
+        return self.obj("PUT", f"settings/{quote(pipeline)}", params=self._q(project), json=dict(data))
 
     def artifact(self, project: str, name: str) -> dict[str, Any]:
-        return self.json("GET", f"artifacts/{quote(name)}", params=self._q(project))
+        return self.obj("GET", f"artifacts/{quote(name)}", params=self._q(project))
 
     def artifacts(self, project: str) -> list[dict[str, Any]]:
-        return self.json("GET", "artifacts", params=self._q(project))["artifacts"]
+        return list(self.obj("GET", "artifacts", params=self._q(project))["artifacts"])
 
     def register_artifact(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self.json("POST", "artifacts", json=dict(body))
+        return self.obj("POST", "artifacts", json=dict(body))
 
     def upload_artifact(self, meta: Mapping[str, Any], reader: IO[bytes]) -> dict[str, Any]:
         """The bytes stream as the body; what describes them (credentials too) in a header, never in the URL."""
         headers = {"Content-Type": "application/octet-stream", UPLOAD_HEADER: json.dumps(dict(meta))}
-        return self.json("POST", "artifacts", data=_chunks(reader), headers=headers, timeout=(30, 3600))
+        return self.obj("POST", "artifacts", data=_chunks(reader), headers=headers, timeout=(30, 3600))
 
     def export(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self.json("POST", "exports", json=dict(body))
+        return self.obj("POST", "exports", json=dict(body))
 
     def export_to(self, body: Mapping[str, Any], path: str) -> str:
         built = self.export(body)

@@ -126,10 +126,10 @@ def check_edit(definition: OperationDef, key: str, source: str) -> None:
 
 def _read(value: Any, kind: type, label: str) -> Any:
     """``value`` if it is a ``kind`` (JSON object, list or string), else PipelineError naming ``label``."""
-    expected = {dict: Mapping, list: list, str: str}[kind]
+    kinds: dict[type, tuple[type, str]] = {dict: (Mapping, "an object"), list: (list, "a list"), str: (str, "a string")}
+    expected, name = kinds[kind]
     if not isinstance(value, expected):
-        names = {dict: "an object", list: "a list", str: "a string"}
-        raise PipelineError(f"malformed pipeline JSON: {label} must be {names[kind]}, got {type(value).__name__}")
+        raise PipelineError(f"malformed pipeline JSON: {label} must be {name}, got {type(value).__name__}")
     return value
 
 

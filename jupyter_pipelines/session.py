@@ -79,19 +79,19 @@ class Execution:
 
     @property
     def name(self) -> str:
-        return self.data["name"]
+        return str(self.data["name"])
 
     @property
     def project(self) -> str:
-        return self.data["project"]
+        return str(self.data["project"])
 
     @property
     def tag(self) -> str:
-        return self.data["tag"]
+        return str(self.data["tag"])
 
     @property
     def status(self) -> str:
-        return self.refresh().data["status"]
+        return str(self.refresh().data["status"])
 
     @property
     def jobs(self) -> dict[str, dict[str, Any]]:

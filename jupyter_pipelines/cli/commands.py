@@ -117,7 +117,7 @@ def locate(api: Api, name: str, project: str | None) -> str:
     if len(projects) > 1:
         raise BadRequest(f"executions named {name!r} are in several projects ({', '.join(projects)}); "
                          "choose one with --project")
-    return projects[0]
+    return str(projects[0])
 
 
 def handle(api: Api, args: argparse.Namespace) -> Execution:
@@ -378,12 +378,12 @@ def export(args: argparse.Namespace, api: Api) -> int:
 
 # -- artifacts ------------------------------------------------------------------------------------
 def _size(size: Any) -> str:
-    size = int(size or 0)
+    amount = float(size or 0)
     for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000  # type: ignore[assignment]
-    return str(size)
+        if amount < 1000 or unit == "GB":
+            return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return str(amount)
 
 
 def artifacts_list(args: argparse.Namespace, api: Api) -> int:

@@ -69,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
             "artifact": "the artifact's project (default: 'default')",
         }[project]
         sub.add_argument("--project", default=None, help=project_help)
-        return sub
+        parser: argparse.ArgumentParser = sub
+        return parser
 
     sub = command("run", commands.run, "run a pipeline from a .py file or a notebook, printing its progress live",
                   project="pipeline", epilog=RUN_EPILOG)
@@ -156,7 +157,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.func(args, connect(resume=False))
+        code: int = args.func(args, connect(resume=False))
+        return code
     except PipelinesError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -71,7 +71,7 @@ def read_file(path: str, what: str) -> Any:
             raise BadRequest(f"the {what} {path} is not valid YAML{line}") from None
     try:
         return json.loads(text)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         # the position only: the text may hold secrets
         raise BadRequest(f"the {what} {path} is not valid JSON (line {error.lineno}, column {error.colno})"
                          ) from None

@@ -66,7 +66,7 @@ class Exports:
                              0o600)
         with os.fdopen(descriptor, "w") as file:
             json.dump(meta, file)
-        return {"id": export_id, "filename": meta["filename"]}
+        return {"id": export_id, "filename": f"{pipeline.name}.zip"}
 
     def file(self, export_id: str) -> tuple[str, dict[str, Any]]:
         """The zip of an export and its description (NotFound for an unknown or expired id)."""

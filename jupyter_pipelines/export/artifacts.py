@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping, cast
 
 from ..paths import Context
 from ..errors import BadRequest
@@ -223,7 +223,7 @@ def open_artifact(plan: InputPlan, credentials: Mapping[str, Any], context: Cont
     where = f"input artifact {plan.name!r} on {plan.record.backend!r} storage"
     try:
         fs = plan.backend_cls(config, context).filesystem()
-        return fs.open(plan.record.path, "rb")
+        return cast(IO[bytes], fs.open(plan.record.path, "rb"))
     except BadRequest as error:
         raise ExportError(f"cannot bundle {where}: {error}") from None
     except Exception as error:  # noqa: BLE001 - backends raise their own types

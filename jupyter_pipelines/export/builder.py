@@ -36,7 +36,7 @@ FILE_MODE = 0o644
 EXEC_MODE = 0o755
 DIR_MODE = 0o755
 #: The runner modules copied into ``runtime/``; they may import only the stdlib, fsspec and each other.
-RUNTIME_MODULES = ("__init__.py", "job.py", "serialize.py", "secrets.py", "previews.py", "figures.py")
+RUNTIME_MODULES = ("__init__.py", "job.py", "serialize.py", "secrets.py", "contracts.py", "previews.py", "figures.py")
 RUNTIME_ALLOWED = frozenset({"fsspec"})
 COPY_CHUNK = 8 << 20
 

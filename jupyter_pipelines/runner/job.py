@@ -22,11 +22,13 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
 
 import fsspec
 
 from . import figures, previews, serialize
+from .contracts import FigureRef, JobOutcome, JobSpec, OutputRef, Written
 from .secrets import looks_secret
 
 COPY_CHUNK = 8 << 20
@@ -51,7 +53,7 @@ def load_operation(source: str, function: str, label: str, filename: str | None 
     return namespace[function]
 
 
-def open_nofollow(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> Any:
+def open_nofollow(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> BinaryIO:
     """Open a local file (binary) refusing a symlink at ``path``: a log or spec path planted as a link
     must not lead reads or writes elsewhere."""
     try:
@@ -73,11 +75,12 @@ def ensure_parent(fs: fsspec.AbstractFileSystem, path: str) -> None:
     fs.makedirs(fs._parent(path), exist_ok=True)
 
 
-def write_value(fs: fsspec.AbstractFileSystem, path: str, value: Any) -> dict[str, Any]:
+def write_value(fs: fsspec.AbstractFileSystem, path: str, value: Any, name: str = "output") -> OutputRef:
+    """Store ``value`` at ``path``; describe it as the output ``name``."""
     ensure_parent(fs, path)
     with fs.open(path, "wb") as file:
         size = serialize.dump(value, file)
-    return {"location": path, "type": serialize.type_name(value), "size": size}
+    return {"name": name, "location": path, "type": serialize.type_name(value), "size": size}
 
 
 def copy_file(source_fs: fsspec.AbstractFileSystem, source: str, target_fs: fsspec.AbstractFileSystem, target: str) -> int:
@@ -98,7 +101,7 @@ def _split_results(result: Any, outputs: list[str], label: str) -> list[Any]:
     return list(result)
 
 
-def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dict[str, Any]:
+def run_operation(spec: JobSpec, fs: fsspec.AbstractFileSystem) -> Written:
     """Call the operation; write its outputs (with their previews) and the figures it drew."""
     label = spec["node"]
     func = load_operation(spec["source"], spec["function"], label, spec.get("filename"))
@@ -113,9 +116,9 @@ def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dic
     finally:
         figures.stop()
     budget = previews.Budget()
-    outputs = []
+    outputs: list[OutputRef] = []
     for name, value in zip(names, values):
-        written = {"name": name, **write_value(fs, spec["outputs"][name], value)}
+        written = write_value(fs, spec["outputs"][name], value, name)
         preview = previews.safe_preview(value, f"output {name!r}", budget)
         if preview is not None:
             written["preview"] = preview
@@ -123,18 +126,18 @@ def run_operation(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dic
     return {"outputs": outputs, "figures": save_figures(fs, figures_folder(spec), images)}
 
 
-def figures_folder(spec: Mapping[str, Any]) -> str | None:
+def figures_folder(spec: JobSpec) -> str | None:
     """Where an operation's figures go: the spec's ``figures``, else beside its first output."""
     if spec.get("figures"):
-        return spec["figures"]
+        return str(spec["figures"])
     first = next(iter(spec.get("outputs") or {}.values()), None)
     return None if first is None else first.rsplit("/", 1)[0] + "/figures"
 
 
-def save_figures(fs: fsspec.AbstractFileSystem, folder: str | None, images: list[bytes]) -> list[dict[str, Any]]:
+def save_figures(fs: fsspec.AbstractFileSystem, folder: str | None, images: list[bytes]) -> list[FigureRef]:
     """Write PNG images as ``<folder>/<n>.png``; describe those written (a figure that cannot be
     written is left out, with a line in the log: the operation's outputs are what counts)."""
-    saved: list[dict[str, Any]] = []
+    saved: list[FigureRef] = []
     if images and folder is None:
         print(f"[pipelines] {len(images)} figure(s) not kept: the operation has no output beside which to keep them",
               file=sys.stderr)
@@ -223,7 +226,7 @@ def unreadable(error: BaseException) -> str:
     return f"cannot read it ({name}: {first_line(error)})"
 
 
-def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[dict[str, Any]]:
+def run_input(spec: JobSpec, fs: fsspec.AbstractFileSystem) -> Written:
     """Stream the input artifact into the execution's storage as the node's output value.
 
     A failure to read the artifact (missing, no or wrong credentials, unreachable) is a
@@ -274,7 +277,7 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
                        f"({type(error).__name__}: {first_line(error)})")
         raise JobError(redact(message, artifact.get("options"))) from None
     kind = FILE_VALUE_TYPE if is_file else artifact.get("type", "")
-    output: dict[str, Any] = {"name": "output", "location": target, "type": kind, "size": size}
+    output: OutputRef = {"name": "output", "location": target, "type": kind, "size": size}
     what = f"input artifact {artifact['name']!r}"
     if is_file:
         preview = previews.safe_file_preview(bytes(head), copied, what)
@@ -285,18 +288,19 @@ def run_input(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> list[di
     return {"outputs": [output]}
 
 
-def run_output(spec: Mapping[str, Any], fs: fsspec.AbstractFileSystem) -> dict[str, Any]:
+def run_output(spec: JobSpec, fs: fsspec.AbstractFileSystem) -> Written:
     artifact = spec["artifact"]
     size = copy_file(fs, spec["inputs"]["data"], fs, artifact["path"])
     return {"outputs": [{"name": artifact["name"], "location": artifact["path"], "type": artifact.get("type", ""),
                          "size": size}]}
 
 
-RUNNERS = {"operation": run_operation, "input": run_input, "output": run_output}
+RUNNERS: dict[str, Callable[[JobSpec, fsspec.AbstractFileSystem], Written]] = {
+    "operation": run_operation, "input": run_input, "output": run_output}
 
 
-def run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the job; return ``{"outputs": [...], "figures": [...], "seconds": ...}`` or raise.
+def run_job(spec: JobSpec) -> JobOutcome:
+    """Run the job; return its successful outcome (outputs, figures, seconds) or raise.
 
     With ``memory`` storage the job's process has its own memory: the engine sends the input
     files along (``memory_files``) and takes the output and figure files back in the result.
@@ -306,11 +310,12 @@ def run_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     for path, data in (spec.get("memory_files") or {}).items():
         fsspec.filesystem("memory").pipe_file(path, data)
     written = RUNNERS[spec["kind"]](spec, fs)
-    result: dict[str, Any] = {"outputs": written["outputs"], "figures": written.get("figures", []),
-                              "seconds": time.perf_counter() - started}
+    result: JobOutcome = {"status": "success", "outputs": written["outputs"], "figures": written.get("figures", []),
+                          "seconds": time.perf_counter() - started}
     if spec["storage"]["protocol"] == "memory":
-        result["memory_files"] = {item["location"]: fs.cat_file(item["location"])
-                                  for item in [*result["outputs"], *result["figures"]]}
+        written_files = [item["location"] for item in written["outputs"]] + \
+            [figure["location"] for figure in written.get("figures", [])]
+        result["memory_files"] = {location: fs.cat_file(location) for location in written_files}
     return result
 
 

@@ -110,7 +110,7 @@ def _guarded(make: Any, what: str, budget: Budget | None, seconds: float) -> dic
             _note(f"no preview of {what}: the job's previews would exceed {JOB_LIMIT >> 10} KB")
             return None
         budget.left -= size
-    return result
+    return dict(result)
 
 
 def _note(text: str) -> None:
@@ -454,7 +454,7 @@ def is_image_array(numpy: Any, array: Any) -> bool:
         return False
     if array.ndim == 3 and array.shape[2] not in (1, 3, 4):
         return False
-    return array.shape[0] >= 8 and array.shape[1] >= 8
+    return bool(array.shape[0] >= 8 and array.shape[1] >= 8)
 
 
 def _array_image(numpy: Any, array: Any) -> dict[str, Any] | None:

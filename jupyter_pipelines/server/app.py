@@ -5,7 +5,6 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import IOLoop
 from traitlets import Bool, Integer, Unicode
 
 from ..engine import ExecutionManager
@@ -35,8 +34,8 @@ class PipelinesApp(ExtensionApp):
                                         workers=self.workers)
         self.manager.check_defaults()
         self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="pipelines-api")
-        loop = IOLoop.current().asyncio_loop  # the server's loop; it may not run yet
-        bridge = EventBridge(self.manager, loop, self.serverapp.event_logger)
+        loop = asyncio.get_event_loop_policy().get_event_loop()  # the server's loop (IOLoop's); it may not run yet
+        bridge = EventBridge(self.manager, loop, self.serverapp.event_logger if self.serverapp else None)
         self.settings.update(pipelines_manager=self.manager, pipelines_executor=self.executor, pipelines_bridge=bridge)
         self.log.info("jupyter_pipelines: store in %s", self.manager.data_dir)
         if self.resume:

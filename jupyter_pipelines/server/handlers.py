@@ -19,6 +19,7 @@ from typing import IO, Any
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..client import UPLOAD_HEADER
@@ -44,11 +45,13 @@ class PipelinesHandler(APIHandler):
 
     @property
     def manager(self) -> ExecutionManager:
-        return self.settings["pipelines_manager"]
+        manager: ExecutionManager = self.settings["pipelines_manager"]
+        return manager
 
     @property
     def bridge(self) -> EventBridge:
-        return self.settings["pipelines_bridge"]
+        bridge: EventBridge = self.settings["pipelines_bridge"]
+        return bridge
 
     def project(self) -> str:
         try:
@@ -174,9 +177,9 @@ class EventsHandler(PipelinesHandler):
     @authorized
     async def get(self, name: str) -> None:
         project = self.project()
-        after = self.request.headers.get("Last-Event-ID") or self.get_argument("after", None)
-        record, _ = await self.call(self.manager.events, project, name, after)
-        after = int(after or 0)
+        given = self.request.headers.get("Last-Event-ID") or self.get_argument("after", None)
+        record, _ = await self.call(self.manager.events, project, name, given)  # checks it is a number
+        after = int(given or 0)
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -249,7 +252,8 @@ class ArtifactsHandler(PipelinesHandler):
                                                                           self.auth_resource):
             raise web.HTTPError(403)
         if self._uploading():
-            self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
+            if isinstance(self.request.connection, HTTP1Connection):
+                self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
             self.spool = tempfile.TemporaryFile(dir=self.manager.data_dir)
         else:
             self.request.body = b""

@@ -21,7 +21,7 @@ class MemoryStorage(StorageBackend):
     fields = (Field("root", "str", "/pipelines", "Folder inside the memory filesystem"),)
 
     def root(self) -> str:
-        return self.config["root"]
+        return str(self.config["root"])
 
     def spec(self) -> dict[str, Any]:
         return {"protocol": "memory", "options": {}}

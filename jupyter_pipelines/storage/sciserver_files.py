@@ -22,7 +22,7 @@ class SciServerFilesStorage(StorageBackend):
     )
 
     def root(self) -> str:
-        return self.config["volume"].strip("/")
+        return str(self.config["volume"]).strip("/")
 
     def spec(self) -> dict[str, Any]:
         options = {key: self.config[key] for key in ("files_url", "login_url", "username", "password", "token")

@@ -198,6 +198,7 @@ class Store:
                 )
             db.execute("INSERT INTO tags (project, name, commit_id, execution_id, created) VALUES (?,?,?,?,?)",
                        (pipeline.project, final_name, commit, execution_id, created))
+            assert execution_id is not None  # an INSERT's row id
             record = self._execution(db, execution_id)
             row = db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
             self._append_event(db, row, "execution", {"status": ExecutionStatus.PENDING, "pipeline": pipeline.name})
@@ -265,7 +266,7 @@ class Store:
         rows = self.read("SELECT status FROM executions WHERE id = ?", execution_id)
         if not rows:
             raise NotFound(f"no execution with id {execution_id}")
-        return rows[0][0]
+        return str(rows[0][0])
 
     def execution(self, project: str, name: str) -> ExecutionRecord:
         rows = self.read("SELECT id FROM executions WHERE project = ? AND name = ?", project, name)
@@ -276,7 +277,8 @@ class Store:
     def executions(self, project: str | None = None, pipeline: str | None = None, status: str | None = None,
                    limit: int | None = None, before: int | None = None) -> list[ExecutionRecord]:
         """Executions, newest first, with their jobs; ``limit`` of them with ids below ``before``."""
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         for column, value in (("project", project), ("pipeline", pipeline), ("status", status)):
             if value:
                 clauses.append(f"{column} = ?")

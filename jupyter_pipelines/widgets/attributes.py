@@ -58,7 +58,7 @@ class AttributeInput:
 
     def changed(self) -> bool:
         try:
-            return self.parse() != self.value
+            return bool(self.parse() != self.value)
         except Invalid:
             return True
 

@@ -64,7 +64,7 @@ class ExecuteDialog(Shown):
             self.backends: dict[str, Any] = api.backends()
         except Exception as error:  # noqa: BLE001 - shown in the widget, never as a traceback
             self.backends = {}
-            self.tabs = None
+            self.tabs: w.Tab | None = None
             self.run_button = w.Button(description="Run", button_style="primary", icon="play", disabled=True)
             self.message.value = error_box(f"Cannot reach the pipelines API: {_message(error)}")
             self.widget.children = (self._title(), self.message)

@@ -190,7 +190,7 @@ class FieldInput:
         if self.type in JSON_TYPES:
             try:
                 parsed = json.loads(value)
-            except ValueError as error:
+            except json.JSONDecodeError as error:
                 raise Invalid(f"must be JSON ({JSON_TYPES[self.type]}); {value!r} is not ({error.msg})") from None
             if self.type == "list" and not isinstance(parsed, list):
                 raise Invalid("must be a JSON list ([…])")
@@ -198,7 +198,7 @@ class FieldInput:
         if self.type == "dict":
             try:
                 parsed = json.loads(value)
-            except ValueError as error:
+            except json.JSONDecodeError as error:
                 shown = "the value" if self.secret else repr(value)
                 raise Invalid(f"must be a JSON object; {shown} is not valid JSON ({error.msg})") from None
             if not isinstance(parsed, dict):
@@ -284,7 +284,7 @@ class BackendForm:
 
     @property
     def backend(self) -> str:
-        return self.chooser.value
+        return str(self.chooser.value)
 
     @property
     def form(self) -> FieldsForm:

@@ -71,7 +71,8 @@ class PipelineGraph(w.DOMWidget):
     _view_module = Unicode(MODULE_NAME).tag(sync=True)
     _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
 
-    graph = Dict(default_value={"nodes": [], "edges": []}, help="nodes and edges (graph_of's shape)").tag(sync=True)
+    graph: Dict[str, Any] = Dict(default_value={"nodes": [], "edges": []},
+                                 help="nodes and edges (graph_of's shape)").tag(sync=True)
     states = Dict(help="node id -> {status, started, ended, error}").tag(sync=True)
     now = Unicode("", help="when the states were read (ISO 8601)").tag(sync=True)
     selected = Unicode("", help="the selected node's id (a click in the view sets it)").tag(sync=True)
@@ -246,8 +247,9 @@ def layered_layout(graph: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _caption(state: Mapping[str, Any] | None) -> str:
-    status = (state or {}).get("status") or "pending"
-    if status in ("running", "success") and (state or {}).get("started"):
+    state = state or {}
+    status = state.get("status") or "pending"
+    if status in ("running", "success") and state.get("started"):
         seconds = seconds_between(state["started"], state.get("ended") if status == "success" else None)
         text = format_seconds(seconds)
         return f"running {text}" if status == "running" else text
@@ -290,7 +292,7 @@ def graph_svg(graph: Mapping[str, Any], states: Mapping[str, Any] | None = None,
         chosen = node_id == selected
         stroke = "#0d47a1" if chosen else "#9e9e9e"
         title = f"{box['label']}" + (f" ({node_id})" if box["label"] != node_id else "") + f"\n{status}"
-        if (state or {}).get("error"):
+        if state and state.get("error"):
             title += f"\n{state['error']}"
         label_y = 16 if operation else box["height"] / 2 + 4
         parts.append(

@@ -200,8 +200,7 @@ class OperationRow(w.HBox):
         attempt, current = int(job.get("attempt") or 0), int(self.job.get("attempt") or 0)
         if attempt != current:
             return attempt > current
-        rank = lambda status: RANK.get(status, 3)  # noqa: E731
-        return rank(job["status"]) >= rank(self.status)
+        return RANK.get(job["status"], 3) >= RANK.get(self.status, 3)
 
 
 class StatusView(Shown):
@@ -300,7 +299,8 @@ class StatusView(Shown):
 
     def show(self) -> StatusView:
         self.start()
-        return super().show()
+        super().show()
+        return self
 
     @property
     def final(self) -> bool:
@@ -476,7 +476,8 @@ class StatusView(Shown):
         row = self.rows.get(op)
         if row is not None and row.status == "failed":
             text = without_traceback(text, row.job.get("traceback"))
-        return text.rstrip("\n").splitlines()[-self.log_lines:]
+        lines: list[str] = text.rstrip("\n").splitlines()
+        return lines[-self.log_lines:]
 
     def _render_log(self) -> None:
         op = self.shown_op()

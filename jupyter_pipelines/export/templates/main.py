@@ -60,7 +60,8 @@ def parse_args(argv: list[str] | None, plan: dict[str, Any]) -> argparse.Namespa
 
 def load_plan() -> dict[str, Any]:
     with open(os.path.join(HERE, "pipeline.json"), encoding="utf-8") as file:
-        return json.load(file)
+        plan: dict[str, Any] = json.load(file)
+    return plan
 
 
 def register_filesystems(plan: dict[str, Any]) -> None:
@@ -133,12 +134,12 @@ def input_artifacts(plan: dict[str, Any], overrides: list[str]) -> dict[str, dic
     inputs = plan.get("inputs", {})
     urls: dict[str, str] = {}
     for item in overrides:
-        name, sep, url = item.partition("=")
-        if not sep or not name or not url:
+        name, sep, target = item.partition("=")
+        if not sep or not name or not target:
             raise Problem(f"--input takes NAME=URL, got {item!r}")
         if name not in inputs:
             raise Problem(f"--input {name}: no input artifact of that name; the inputs are {sorted(inputs) or 'none'}")
-        urls[name] = url
+        urls[name] = target
     embedded_all = plan.get("embedded_credentials", {})
     artifacts: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
