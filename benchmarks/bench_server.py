@@ -26,11 +26,10 @@ from datetime import datetime
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import w2_fan  # noqa: E402
 from publish import publish  # noqa: E402
+from workloads import w2_fan  # noqa: E402
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
-
 
 
 @operation

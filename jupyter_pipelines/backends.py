@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Generic, Mapping, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import BadRequest
 from .fields import Field, parse_config, public

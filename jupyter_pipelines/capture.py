@@ -12,7 +12,8 @@ import importlib
 import inspect
 import textwrap
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import BadRequest
 
@@ -78,7 +79,7 @@ def _importable_from(value: Any) -> tuple[str, str] | None:
         found: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             found = getattr(found, part)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to import or look it up: it is not importable by name
         return None
     return (module_name, qualname) if found is value else None
 

@@ -3,8 +3,9 @@
 ``connect()`` finds the Jupyter server to use (explicit variables, then JupyterHub's, then the
 running servers of this user: the kernel's own, one whose root holds the current directory, any
 other; see :func:`find_server`) and falls back to an engine inside this process when none with
-the pipelines extension is reachable; one line on stderr says which it chose. Both answer in the REST API's JSON shapes, so what sits on top (``session``,
-the widgets, the CLI) behaves the same on each.
+the pipelines extension is reachable; one line on stderr says which it chose. Both answer in the
+REST API's JSON shapes, so what sits on top (``session``, the widgets, the CLI) behaves the same on
+each.
 """
 from __future__ import annotations
 

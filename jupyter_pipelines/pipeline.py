@@ -9,8 +9,9 @@ import hashlib
 import inspect
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from .capture import OPERATION_MARK, capture_source
 from .errors import BadRequest

@@ -16,8 +16,8 @@ from .errors import BadRequest, NotFound
 from .paths import Context
 from .pipeline import DEFAULT_PROJECT, Operation, Pipeline
 from .runner.job import read_value
-from .storage.base import storage_backends
 from .statuses import FINAL_EXECUTION
+from .storage.base import storage_backends
 
 
 def request_body(pipeline: Pipeline, name: str = "", *, debug: bool = False, compute: Any = None,

@@ -1,7 +1,8 @@
 """Shared fixtures: every test gets its own engine home and an embedded engine."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

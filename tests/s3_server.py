@@ -28,9 +28,10 @@ import json
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, unquote
-from typing import Any, Iterator
 
 import pytest
 import requests

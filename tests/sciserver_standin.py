@@ -41,6 +41,7 @@ and return a ``Response`` (or raise ``HTTPError``).
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import json
 import os
@@ -50,7 +51,6 @@ import shutil
 import tempfile
 import threading
 import time
-import datetime as _dt
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -186,12 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
             resp = handler(req)
         except HTTPError as e:
             resp = standin.error_response(e.status, e.message)
-        except Exception as e:  # a bug in a handler: report it, keep serving
+        except Exception as e:  # noqa: BLE001 - a bug in a handler: report it, keep serving
             resp = Response.json({"status": "error", "error": f"{type(e).__name__}: {e}"}, 500)
         if req is not None:
             try:
                 req.drain()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a body that cannot be read: end this connection
                 self.close_connection = True
         self._send(resp)
 
@@ -530,9 +530,9 @@ def enable_compute(standin, python=None, start_delay=0.05, image="python-standin
     Returns the ``compute`` state: ``.jobs`` (id -> job dict with "process") and
     ``.submitted`` (the JSON bodies received).
     """
+    import signal
     import subprocess
     import sys
-    import signal
     from types import SimpleNamespace
 
     state = SimpleNamespace(jobs={}, submitted=[], lock=threading.Lock(), next_id=1000, image=image,

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from job_operations import chatty
+from polling import WAIT, wait_until
 
 from jupyter_pipelines import Pipeline, operation
 from jupyter_pipelines.errors import Conflict, NotFound
-from job_operations import chatty
-from polling import WAIT, wait_until
 
 
 @operation

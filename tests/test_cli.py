@@ -10,7 +10,6 @@ import time
 import psutil
 import pytest
 
-
 pytestmark = pytest.mark.timeout(180)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository: examples/ is here

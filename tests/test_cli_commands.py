@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cli_target import ROOT, Target  # noqa: E402
+from cli_target import Target  # noqa: E402
 from live_server import Server  # noqa: E402
 from polling import gone, wait_until  # noqa: E402
 from s3_server import MotoS3, s3_accounts, s3_server  # noqa: E402,F401  (fixtures)

@@ -6,11 +6,11 @@ import threading
 
 import psutil
 import pytest
+from job_operations import numbers
+from polling import WAIT, wait_until
 
 from jupyter_pipelines import Pipeline
 from jupyter_pipelines.errors import BadRequest
-from job_operations import numbers
-from polling import WAIT, wait_until
 
 
 def one_step(name: str) -> Pipeline:

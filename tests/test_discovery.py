@@ -42,9 +42,8 @@ class RunningServer(Server):
         self.env["JUPYTER_RUNTIME_DIR"] = str(runtime)
 
     def start(self) -> None:
-        from live_server import free_port
-
         import requests
+        from live_server import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"

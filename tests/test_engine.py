@@ -14,13 +14,13 @@ import uuid
 from typing import Any
 
 import pytest
+from job_operations import broken, chatty, join2, numbers, parity, start, total, tree, waits_for_failure
+from polling import WAIT, gone, wait_until
 
 from jupyter_pipelines import Output, Pipeline, operation
 from jupyter_pipelines.errors import BadRequest, Conflict
 from jupyter_pipelines.names import first_free, normalize
 from jupyter_pipelines.runner import serialize
-from job_operations import broken, chatty, join2, numbers, parity, start, total, tree, waits_for_failure
-from polling import WAIT, gone, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -6,12 +6,12 @@ import sqlite3
 from typing import Any
 
 import pytest
+from job_operations import chatty
+from polling import WAIT, wait_until
 
 from jupyter_pipelines import Pipeline
 from jupyter_pipelines.engine import scheduler
 from jupyter_pipelines.errors import BadRequest
-from job_operations import chatty
-from polling import WAIT, wait_until
 
 
 class CommitFails:

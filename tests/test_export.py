@@ -13,7 +13,8 @@ import sys
 import textwrap
 import uuid
 import zipfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

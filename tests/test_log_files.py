@@ -5,12 +5,11 @@ import os
 import stat
 
 import pytest
-
-from jupyter_pipelines.errors import Conflict
 from job_operations import numbers
 
 from jupyter_pipelines import Pipeline
 from jupyter_pipelines.engine.manager import read_chunk, read_log
+from jupyter_pipelines.errors import Conflict
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,13 +11,13 @@ import psutil
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from job_operations import numbers, parity, total
+from polling import WAIT, wait_until
 from sciserver_standin import SciServerStandin, enable_compute  # noqa: E402
 
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
 from jupyter_pipelines.compute.sciserver_compute import SciServerCompute  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
-from job_operations import numbers, parity, total
-from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 VOLUME = "Storage/alice/persistent"

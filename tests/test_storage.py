@@ -6,7 +6,8 @@ import os
 import posixpath
 import sys
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import fsspec
 import pytest
@@ -23,8 +24,8 @@ from sciserver_standin import SciServerStandin  # noqa: E402
 
 from jupyter_pipelines import Input, Output, Pipeline, operation  # noqa: E402
 from jupyter_pipelines.artifacts import Artifact  # noqa: E402
-from jupyter_pipelines.paths import Context  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
+from jupyter_pipelines.paths import Context  # noqa: E402
 from jupyter_pipelines.storage import storage_backends  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)

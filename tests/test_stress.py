@@ -8,10 +8,10 @@ import textwrap
 import threading
 
 import pytest
+from job_operations import numbers, parity, total
+from polling import WAIT
 
 from jupyter_pipelines import Pipeline
-from job_operations import numbers, total, parity
-from polling import WAIT
 
 pytestmark = pytest.mark.slow
 

@@ -189,7 +189,7 @@ def table(rows: list[list[str]]) -> None:
         return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def newest(api: Api, limit: int | None, **filters: Any) -> tuple[list[dict[str, Any]], bool]:

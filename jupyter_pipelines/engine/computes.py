@@ -5,12 +5,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any, Mapping
+from typing import Any
 
-from ..paths import Context
 from ..compute import ComputeBackend, compute_backends
 from ..errors import BadRequest
+from ..paths import Context
+
 
 class _Entry:
     def __init__(self) -> None:

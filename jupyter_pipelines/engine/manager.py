@@ -11,26 +11,26 @@ import os
 import shutil
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from .. import paths
 from ..compute import ComputeBackend, JobResult, compute_backends
-from ..runner.tree import is_same_process, kill_tree, start_time
 from ..errors import BadRequest, Conflict, NotFound
 from ..fields import has_secrets
 from ..names import normalize
-from .. import paths
 from ..paths import Context, exports_dir, logs_dir, store_path
 from ..pipeline import Pipeline, PipelineError, check_edit
 from ..runner.job import open_nofollow
+from ..runner.tree import is_same_process, kill_tree, start_time
+from ..statuses import FINAL_EXECUTION, FINAL_JOB, UNDER_WAY, ExecutionStatus, JobStatus
 from ..storage.base import StorageBackend, safe_part, storage_backends
 from ..store import ArtifactRecord, Event, ExecutionRecord, Store
-from ..statuses import FINAL_EXECUTION, FINAL_JOB, UNDER_WAY, ExecutionStatus, JobStatus
 from ..store.models import now
 from . import checks
 from .artifacts import Artifacts

@@ -12,8 +12,8 @@ from typing import Any
 from ..compute import ComputeBackend, JobResult, JobSpec
 from ..pipeline import Pipeline
 from ..runner.process import reset_log
-from ..store import ExecutionRecord, Store
 from ..statuses import FINAL_JOB, UNDER_WAY, ExecutionStatus, JobStatus
+from ..store import ExecutionRecord, Store
 from ..store.models import now
 
 CANCEL_POLL_SECONDS = 0.5
@@ -223,7 +223,7 @@ class ExecutionRun:
             waits_for = [self.handles[dep] for dep in self.dependencies[chain[0][0]] if self.status[dep] != JobStatus.SUCCESS]
             handles = self.compute.submit_chain([(spec, _Callbacks(self, node)) for node, spec in chain],
                                                 after=waits_for)
-            self.handles.update(zip((node for node, _ in chain), handles))
+            self.handles.update(zip((node for node, _ in chain), handles, strict=True))
 
     def _sole_dependency(self, node: str) -> str | None:
         dependencies = self.dependencies[node]

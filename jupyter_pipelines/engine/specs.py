@@ -1,7 +1,8 @@
 """Job specs for the runner, built from a pipeline node, the execution's storage and its inputs."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..compute import JobSpec
 from ..pipeline import Pipeline

@@ -13,15 +13,16 @@ Nothing secret is written unless the user asked to embed credentials.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Mapping, cast
+from typing import IO, Any, cast
 
-from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field
-from ..storage.base import StorageBackend, storage_backends
+from ..paths import Context
 from ..runner.job import unreadable
 from ..runner.secrets import OPTIONAL_CREDENTIALS, is_credential
+from ..storage.base import StorageBackend, storage_backends
 from ..store import ArtifactRecord
 
 #: Backends whose data lives in the engine's own process: only bundling can carry them.

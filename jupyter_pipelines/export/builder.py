@@ -19,7 +19,8 @@ import shutil
 import string
 import sys
 import zipfile
-from typing import Any, BinaryIO, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, BinaryIO
 
 import fsspec
 

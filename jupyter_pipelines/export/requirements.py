@@ -6,7 +6,7 @@ import functools
 import importlib.metadata
 import importlib.util
 import sys
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 #: Import names whose distribution (what pip installs) is named differently.
 IMPORT_TO_DISTRIBUTION = {

@@ -122,7 +122,7 @@ def _use_backend(matplotlib: Any) -> None:
 def _note(text: str) -> None:
     try:
         sys.stderr.write(f"[pipelines] {text}\n")
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110 - a closed stderr is no reason to fail the job
         pass
 
 

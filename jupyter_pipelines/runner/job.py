@@ -117,7 +117,7 @@ def run_operation(spec: JobSpec, fs: fsspec.AbstractFileSystem) -> Written:
         figures.stop()
     budget = previews.Budget()
     outputs: list[OutputRef] = []
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=True):
         written = write_value(fs, spec["outputs"][name], value, name)
         preview = previews.safe_preview(value, f"output {name!r}", budget)
         if preview is not None:

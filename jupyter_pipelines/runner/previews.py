@@ -116,7 +116,7 @@ def _guarded(make: Any, what: str, budget: Budget | None, seconds: float) -> dic
 def _note(text: str) -> None:
     try:
         sys.stderr.write(f"[pipelines] {text}\n")
-    except Exception:  # noqa: BLE001 - a closed stderr is no reason to fail
+    except Exception:  # noqa: BLE001, S110 - a closed stderr is no reason to fail the job
         pass
 
 

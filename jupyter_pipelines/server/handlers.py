@@ -27,8 +27,8 @@ from ..engine import ExecutionManager
 from ..engine.checks import MAX_BODY_BYTES
 from ..errors import PipelinesError
 from ..pipeline import DEFAULT_PROJECT
-from ..storage.base import safe_part
 from ..statuses import FINAL_EXECUTION, FINAL_JOB
+from ..storage.base import safe_part
 from ..store.models import now
 from .bridge import EventBridge
 

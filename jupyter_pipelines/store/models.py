@@ -12,7 +12,6 @@ from ..errors import NotFound
 from ..statuses import FINAL_EXECUTION
 
 
-
 def now() -> str:
     """The current time as ISO 8601 UTC with milliseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

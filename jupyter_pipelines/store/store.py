@@ -8,8 +8,9 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import NotFound
 from ..pipeline import Pipeline

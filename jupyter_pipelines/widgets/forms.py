@@ -14,7 +14,8 @@ The value is read from memory on Run and dropped right after (see ``ExecuteDialo
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import ipywidgets as w
 from traitlets import Unicode

@@ -232,7 +232,7 @@ def layered_layout(graph: Mapping[str, Any]) -> dict[str, Any]:
     total_height = max(heights, default=0)
     boxes: dict[str, dict[str, Any]] = {}
     x = MARGIN
-    for column, height in zip(columns, heights):
+    for column, height in zip(columns, heights, strict=True):
         width = max(sizes[n][0] for n in column)
         y = MARGIN + (total_height - height) / 2
         for node_id in column:

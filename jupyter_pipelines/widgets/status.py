@@ -21,7 +21,8 @@ import base64
 import json
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import ipywidgets as w
 
@@ -573,7 +574,7 @@ class StatusView(Shown):
             values = (self.details_header_html(op),
                       '<div style="font-weight:600;margin:4px 0 2px">Outputs</div>' + outputs if outputs else "",
                       self.figures_html(op), self.source_html(op))
-        for widget, value in zip((self.details_title, self.outputs, self.figures, self.source), values):
+        for widget, value in zip((self.details_title, self.outputs, self.figures, self.source), values, strict=True):
             if widget.value != value:
                 widget.value = value
         for name, row in self.rows.items():
@@ -730,7 +731,8 @@ class StatusView(Shown):
                 f'<tr class="jp-pipelines-snapshot-row" data-op="{esc(op)}"><td style="padding:1px 8px;text-align:left">'
                 f'<code>{esc(op)}</code></td><td style="padding:1px 8px;color:#757575">'
                 f'{esc(row.job.get("kind") or "")}</td><td style="padding:1px 8px">{badge(row.status)}</td>'
-                f'<td style="padding:1px 8px;text-align:left">{esc(row.duration_text())}</td></tr>' for op, row in self.rows.items())
+                f'<td style="padding:1px 8px;text-align:left">{esc(row.duration_text())}</td></tr>'
+                for op, row in self.rows.items())
             done = sum(row.status in FINAL_JOB for row in self.rows.values())
             op = self.shown_op()
             details = ""
@@ -748,8 +750,8 @@ class StatusView(Shown):
                     f"{self.errors_html()}{details}"
                     + help_text(f"A snapshot of the execution's view{' while it ran' if not self.final else ''}, "
                                 "saved with the notebook (it needs no kernel).")
-                    + f'<div style="font-size:11px;color:#757575">Live view: {reattach_hint(self.execution.name, self.execution.project)}'
-                    f'</div>')
+                    + '<div style="font-size:11px;color:#757575">Live view: '
+                    f'{reattach_hint(self.execution.name, self.execution.project)}</div>')
 
     def snapshot_text(self) -> str:
         data = self.data

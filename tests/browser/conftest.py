@@ -42,8 +42,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -338,7 +339,7 @@ def browser_context(request: pytest.FixtureRequest, browser: Any) -> Iterator[An
         for index, page in enumerate(context.pages):
             try:
                 screenshot(page, f"{name}-failure-{index}", full_page=True)
-            except Exception:  # noqa: BLE001 - a closed page has nothing to show
+            except Exception:  # noqa: BLE001, S110 - a closed page has nothing to show
                 pass
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / f"{name}-console.log").write_text("\n".join(console) + "\n")

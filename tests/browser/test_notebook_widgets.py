@@ -9,11 +9,12 @@ API and the side panel). Screenshots: ``test-artifacts/notebook-widgets-*.png``.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from .conftest import PANEL, LabServer, open_panel, run_command, screenshot
+from .conftest import LabServer, open_panel, run_command, screenshot
 
 pytestmark = pytest.mark.browser
 

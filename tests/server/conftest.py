@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403 - fixtures and hooks of pytest-jupyter
 
+
 @pytest.fixture
 def server_home(tmp_path):
     return tmp_path / "pipelines-home"

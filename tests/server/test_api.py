@@ -47,8 +47,9 @@ ROUTES = [
     ("GET", "backends"), ("GET", "executions"), ("POST", "executions"), ("GET", "executions/x"),
     ("DELETE", "executions/x"), ("POST", "executions/x/cancel"), ("POST", "executions/x/rerun"),
     ("GET", "executions/x/events"), ("GET", "executions/x/jobs/y/log"), ("GET", "tags"), ("GET", "tags/a/diff/b"),
-    ("GET", "artifacts"), ("POST", "artifacts"), ("GET", "artifacts/x"), ("POST", "exports"), ("GET", "exports/0123456789abcdef0123456789abcdef"), ("GET", "settings/p"),
-    ("PUT", "settings/p"),
+    ("GET", "artifacts"), ("POST", "artifacts"), ("GET", "artifacts/x"), ("POST", "exports"),
+    ("GET", "exports/0123456789abcdef0123456789abcdef"), ("GET", "settings/p"), ("PUT", "settings/p"),
+    ("GET", "executions/x/jobs/y/figures/0"),
 ]
 
 

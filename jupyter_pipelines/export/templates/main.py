@@ -26,7 +26,6 @@ if HERE not in sys.path:
 try:
     import fsspec
     import fsspec.core
-
     from runtime import job
 except ImportError as missing:  # pragma: no cover - depends on the environment
     sys.exit(f"error: {missing}. Install the requirements first: pip install -r {os.path.join(HERE, 'requirements.txt')}")
