@@ -45,9 +45,13 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, Protocol, overload
 from urllib.parse import quote
 
 import requests
+from fsspec.callbacks import Callback
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.utils import stringify_path
 
@@ -61,11 +65,23 @@ VOLUME_DEPTH = 3
 _COPY_CHUNK = 1 << 20
 
 
-def _has_magic(path):
+class _Readable(Protocol):
+    """A binary source: ``read(n)`` returns at most n bytes, b"" at the end."""
+
+    def read(self, n: int = ..., /) -> bytes: ...
+
+
+class _RawStream(Protocol):
+    """What is used of ``requests.Response.raw`` (a urllib3 response)."""
+
+    def read(self, amt: int | None = ..., decode_content: bool | None = ...) -> bytes: ...
+
+
+def _has_magic(path: str) -> bool:
     return any(c in path for c in "*?[")
 
 
-def _parse_time(value):
+def _parse_time(value: object) -> _dt.datetime | None:
     """Parse SciServer's ISO-8601 instants (Java ``Instant.toString``) to datetime."""
     if not value or not isinstance(value, str):
         return None
@@ -82,15 +98,15 @@ class _SizedReader:
     """A file-like body of known length, so requests sends Content-Length
     (not chunked) and streams it block by block."""
 
-    def __init__(self, fileobj, size):
+    def __init__(self, fileobj: _Readable, size: int) -> None:
         self._f = fileobj
         self._left = size
         self.size = size
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.size
 
-    def read(self, n=-1):
+    def read(self, n: int | None = -1) -> bytes:
         if self._left <= 0:
             return b""
         if n is None or n < 0 or n > self._left:
@@ -99,7 +115,7 @@ class _SizedReader:
         self._left -= len(data)
         return data
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         while True:
             chunk = self.read(_COPY_CHUNK)
             if not chunk:
@@ -128,23 +144,26 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 
     def __init__(
         self,
-        files_url=DEFAULT_FILES_URL,
-        token=None,
-        username=None,
-        password=None,
-        login_url=DEFAULT_LOGIN_URL,
-        token_file=None,
-        timeout=(30, 600),
-        spool_max_size=16 * 2**20,
-        **kwargs,
-    ):
+        files_url: str | None = DEFAULT_FILES_URL,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        login_url: str | None = DEFAULT_LOGIN_URL,
+        token_file: str | None = None,
+        timeout: float | tuple[float | None, float | None] | list[float | None] | None = (30, 600),
+        spool_max_size: int = 16 * 2**20,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("use_listings_cache", False)
         super().__init__(**kwargs)
         self.files_url = (files_url or DEFAULT_FILES_URL).rstrip("/")
         self.login_url = (login_url or DEFAULT_LOGIN_URL).rstrip("/")
         self.username = username
         self.password = password
-        self.timeout = tuple(timeout) if isinstance(timeout, list) else timeout
+        if isinstance(timeout, list):  # e.g. from JSON options
+            connect, read = timeout
+            timeout = (connect, read)
+        self.timeout = timeout
         self.spool_max_size = int(spool_max_size)
         self._token = token
         if self._token is None and not (username and password):
@@ -159,46 +178,54 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 
     # ------------------------------------------------------------------ paths
 
+    @overload
     @classmethod
-    def _strip_protocol(cls, path):
+    def _strip_protocol(cls, path: list[str]) -> list[str]: ...
+
+    @overload
+    @classmethod
+    def _strip_protocol(cls, path: str | os.PathLike[str]) -> str: ...
+
+    @classmethod
+    def _strip_protocol(cls, path: str | os.PathLike[str] | list[str]) -> str | list[str]:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = stringify_path(path)
+        text: str = stringify_path(path)
         for proto in cls.protocol:
             for prefix in (proto + "://", proto + "::"):
-                if path.startswith(prefix):
-                    path = path[len(prefix):]
-        path = path.strip("/")
-        while "//" in path:
-            path = path.replace("//", "/")
-        return path
+                if text.startswith(prefix):
+                    text = text[len(prefix):]
+        text = text.strip("/")
+        while "//" in text:
+            text = text.replace("//", "/")
+        return text
 
     @staticmethod
-    def _get_kwargs_from_urls(path):
+    def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def _parent(cls, path):
+    def _parent(cls, path: str) -> str:
         path = cls._strip_protocol(path)
         return path.rsplit("/", 1)[0] if "/" in path else ""
 
     @staticmethod
-    def split_path(path):
+    def split_path(path: str) -> tuple[str, str]:
         """``(volume, relative)``: ``"Storage/alice/persistent"``, ``"a/b.txt"``."""
         parts = path.split("/")
         return "/".join(parts[:VOLUME_DEPTH]), "/".join(parts[VOLUME_DEPTH:])
 
     @staticmethod
-    def _depth(path):
+    def _depth(path: str) -> int:
         return len(path.split("/")) if path else 0
 
-    def _url(self, api, path, **params):
+    def _url(self, api: str, path: str, **params: object) -> str:
         url = f"{self.files_url}/api/{api}/{quote(path, safe='/')}"
         if params:
             url += "?" + "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
         return url
 
-    def _check_in_volume(self, path, action):
+    def _check_in_volume(self, path: str, action: str) -> None:
         if self._depth(path) < VOLUME_DEPTH:
             raise ValueError(
                 f"SciServer path {path!r} must name a user volume and a path in it: "
@@ -208,13 +235,13 @@ class SciServerFilesFileSystem(AbstractFileSystem):
     # ------------------------------------------------------------------- http
 
     @property
-    def session(self):
+    def session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
         if s is None:
             s = self._local.session = requests.Session()
         return s
 
-    def login(self):
+    def login(self) -> str:
         """Log in with username/password; returns and keeps the new token."""
         if not (self.username and self.password):
             raise PermissionError(
@@ -246,13 +273,22 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         return token
 
     @property
-    def token(self):
+    def token(self) -> str | None:
         if self._token is None and self.username and self.password:
             self.login()
         return self._token
 
-    def _request(self, method, url, path, action, body=None, stream=False, headers=None,
-                 ok_missing=False):
+    def _request(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        action: str,
+        body: bytes | _SizedReader | Callable[[], bytes | _SizedReader] | None = None,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+        ok_missing: bool = False,
+    ) -> requests.Response:
         """Send one request; ``body`` is a callable making a fresh body (so a 401
         can be retried after a new log-in).  Raises mapped OSErrors."""
         hdrs = dict(headers or {})
@@ -280,7 +316,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         self._raise_for_status(r, path, action)
         return r
 
-    def _raise_for_status(self, r, path, action):
+    def _raise_for_status(self, r: requests.Response, path: str, action: str) -> None:
         code = r.status_code
         if 200 <= code < 300:
             return
@@ -320,16 +356,18 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 
     # --------------------------------------------------------------- listings
 
-    def _entry(self, parent, item, kind):
+    def _entry(
+        self, parent: str, item: Mapping[str, Any], kind: Literal["file", "directory"]
+    ) -> dict[str, Any]:
         name = f"{parent}/{item['name']}" if parent else item["name"]
         size = int(item.get("size") or 0) if kind == "file" else 0
-        out = {"name": name, "size": size, "type": kind}
+        out: dict[str, Any] = {"name": name, "size": size, "type": kind}
         for key in ("creationTime", "lastModified"):
             if item.get(key) is not None:
                 out[key] = item[key]
         return out
 
-    def _list_dir(self, path):
+    def _list_dir(self, path: str) -> list[dict[str, Any]]:
         """One jsontree (level=2) listing of a folder -> list of info dicts."""
         r = self._request("GET", self._url("jsontree", path, level=2), path, "list")
         try:
@@ -342,10 +380,27 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         entries.sort(key=lambda e: e["name"])
         return entries
 
-    def ls(self, path, detail=True, refresh=False, **kwargs):
+    @overload
+    def ls(
+        self, path: str, detail: Literal[True] = ..., refresh: bool = ..., **kwargs: Any
+    ) -> list[dict[str, Any]]: ...
+
+    @overload
+    def ls(
+        self, path: str, detail: Literal[False], refresh: bool = ..., **kwargs: Any
+    ) -> list[str]: ...
+
+    @overload
+    def ls(
+        self, path: str, detail: bool = ..., refresh: bool = ..., **kwargs: Any
+    ) -> list[dict[str, Any]] | list[str]: ...
+
+    def ls(
+        self, path: str, detail: bool = True, refresh: bool = False, **kwargs: Any
+    ) -> list[dict[str, Any]] | list[str]:
         path = self._strip_protocol(path)
         self._check_in_volume(path, "list")
-        entries = None
+        entries: list[dict[str, Any]] | None = None
         if not refresh:
             try:
                 entries = self._ls_from_cache(path)
@@ -367,7 +422,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
                 self.dircache[path] = entries
         return entries if detail else [e["name"] for e in entries]
 
-    def _info_from_parent(self, path):
+    def _info_from_parent(self, path: str) -> dict[str, Any] | None:
         parent = self._parent(path)
         if self._depth(parent) < VOLUME_DEPTH:
             return None
@@ -380,7 +435,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
                 return e
         return None
 
-    def info(self, path, **kwargs):
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
         depth = self._depth(path)
         if depth < VOLUME_DEPTH:
@@ -394,7 +449,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
             raise FileNotFoundError(errno.ENOENT, f"SciServer: no such path {path!r}", path)
         return info
 
-    def exists(self, path, **kwargs):
+    def exists(self, path: str, **kwargs: Any) -> bool:
         try:
             self.info(path)
             return True
@@ -403,13 +458,13 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         except ValueError:
             return False
 
-    def created(self, path):
+    def created(self, path: str) -> _dt.datetime | None:
         return _parse_time(self.info(path).get("creationTime"))
 
-    def modified(self, path):
+    def modified(self, path: str) -> _dt.datetime | None:
         return _parse_time(self.info(path).get("lastModified"))
 
-    def invalidate_cache(self, path=None):
+    def invalidate_cache(self, path: str | None = None) -> None:
         if path is None:
             self.dircache.clear()
         else:
@@ -424,12 +479,12 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 
     # ------------------------------------------------------------ directories
 
-    def _put_folder(self, path, quiet):
+    def _put_folder(self, path: str, quiet: bool) -> None:
         self._request("PUT", self._url("folder", path, quiet=str(bool(quiet)).lower()),
                       path, "create folder")
         self.invalidate_cache(path)
 
-    def mkdir(self, path, create_parents=True, **kwargs):
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         path = self._strip_protocol(path)
         self._check_in_volume(path, "mkdir")
         if self._depth(path) == VOLUME_DEPTH:
@@ -443,7 +498,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
                                     self._parent(path))
         self._put_folder(path, quiet=False)
 
-    def makedirs(self, path, exist_ok=False):
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
         path = self._strip_protocol(path)
         if self._depth(path) <= VOLUME_DEPTH:
             if self._depth(path) < VOLUME_DEPTH or self.isdir(path):
@@ -459,7 +514,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         else:
             self._put_folder(path, quiet=False)
 
-    def rmdir(self, path):
+    def rmdir(self, path: str) -> None:
         path = self._strip_protocol(path)
         if self.ls(path, detail=False):
             raise OSError(errno.ENOTEMPTY, f"SciServer: folder {path!r} is not empty", path)
@@ -467,7 +522,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 
     # ---------------------------------------------------------------- delete
 
-    def _delete(self, path):
+    def _delete(self, path: str) -> None:
         path = self._strip_protocol(path)
         if self._depth(path) <= VOLUME_DEPTH:
             raise PermissionError(
@@ -476,18 +531,21 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         self._request("DELETE", self._url("data", path), path, "delete")
         self.invalidate_cache(path)
 
-    def rm_file(self, path):
+    def rm_file(self, path: str) -> None:
         self._delete(path)
 
     _rm = rm_file
 
-    def rm(self, path, recursive=False, maxdepth=None):
+    def rm(
+        self, path: str | list[str], recursive: bool = False, maxdepth: int | None = None
+    ) -> None:
         """Delete files or folders.  Folders are deleted recursively on the server in
         one request (``recursive=True`` needed for a non-empty one)."""
         if maxdepth is not None:
-            return super().rm(path, recursive=recursive, maxdepth=maxdepth)
+            super().rm(path, recursive=recursive, maxdepth=maxdepth)
+            return
         paths = path if isinstance(path, list) else [path]
-        targets = set()
+        targets: set[str] = set()
         for p in paths:
             p = self._strip_protocol(p)
             if _has_magic(p):
@@ -497,7 +555,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
                 targets.update(found)
             else:
                 targets.add(p)
-        done = []
+        done: list[str] = []
         for p in sorted(targets):
             if any(p.startswith(d + "/") for d in done):
                 continue  # already deleted with its folder
@@ -511,7 +569,7 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 
     # ------------------------------------------------------------ bytes I/O
 
-    def _get_stream(self, path):
+    def _get_stream(self, path: str) -> tuple[requests.Response, int | None]:
         """GET the file, streamed; returns ``(response, size)``."""
         path = self._strip_protocol(path)
         self._check_in_volume(path, "read")
@@ -528,15 +586,21 @@ class SciServerFilesFileSystem(AbstractFileSystem):
             raise IsADirectoryError(errno.EISDIR, f"SciServer: {path!r} is a folder", path)
         return r, info.get("size")
 
-    def cat_file(self, path, start=None, end=None, **kwargs):
+    def cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
         if start is None and end is None:
             r, size = self._get_stream(path)
             with r:
-                data = r.raw.read(decode_content=True) if size is None else _read_exact(r, size, path)
+                raw: _RawStream = r.raw
+                data = raw.read(decode_content=True) if size is None else _read_exact(r, size, path)
             return data
-        return super().cat_file(path, start=start, end=end, **kwargs)
+        part: bytes = super().cat_file(path, start=start, end=end, **kwargs)
+        return part
 
-    def _put(self, path, body, quiet):
+    def _put(
+        self, path: str, body: bytes | Callable[[], bytes | _SizedReader], quiet: bool
+    ) -> None:
         """PUT a file; ``body`` is bytes or a callable returning a fresh body."""
         path = self._strip_protocol(path)
         self._check_in_volume(path, "write")
@@ -544,19 +608,32 @@ class SciServerFilesFileSystem(AbstractFileSystem):
                       "write", body=body, headers={"Content-Type": "application/octet-stream"})
         self.invalidate_cache(path)
 
-    def pipe_file(self, path, value, mode="overwrite", **kwargs):
+    def pipe_file(
+        self,
+        path: str,
+        value: bytes | bytearray | memoryview,
+        mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> None:
         self._put(path, bytes(value), quiet=(mode != "create"))
 
-    def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs):
+    def put_file(
+        self,
+        lpath: str,
+        rpath: str,
+        callback: Callback | None = None,
+        mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> None:
         if os.path.isdir(lpath):
             self.makedirs(rpath, exist_ok=True)
             return
         size = os.path.getsize(lpath)
         if callback is not None:
             callback.set_size(size)
-        files = []
+        files: list[BinaryIO] = []
 
-        def body():
+        def body() -> bytes | _SizedReader:
             if size == 0:
                 return b""
             f = open(lpath, "rb")
@@ -571,14 +648,14 @@ class SciServerFilesFileSystem(AbstractFileSystem):
         if callback is not None:
             callback.relative_update(size)
 
-    def cp_file(self, path1, path2, **kwargs):
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         if self.isdir(path1):
             self.makedirs(path2, exist_ok=True)
             return
-        responses = []
+        responses: list[requests.Response] = []
 
-        def body():
+        def body() -> bytes | _SizedReader:
             r, size = self._get_stream(path1)
             responses.append(r)
             if not size:
@@ -592,8 +669,15 @@ class SciServerFilesFileSystem(AbstractFileSystem):
             for r in responses:
                 r.close()
 
-    def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None,
-              **kwargs):
+    def _open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: int | Literal["default"] | None = None,
+        autocommit: bool = True,
+        cache_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SciServerFile:
         return SciServerFile(self, path, mode=mode, block_size=block_size,
                              autocommit=autocommit, cache_options=cache_options, **kwargs)
 
@@ -601,19 +685,22 @@ class SciServerFilesFileSystem(AbstractFileSystem):
 class _RawReader:
     """read(n) over a streamed requests response (decoded, as sent)."""
 
-    def __init__(self, response):
+    def __init__(self, response: requests.Response) -> None:
         self.r = response
 
-    def read(self, n=-1):
+    def read(self, n: int | None = -1) -> bytes:
+        raw: _RawStream = self.r.raw
         if n is None or n < 0:
-            return self.r.raw.read(decode_content=True)
-        return self.r.raw.read(n, decode_content=True)
+            return raw.read(decode_content=True)
+        return raw.read(n, decode_content=True)
 
 
-def _read_exact(r, n, path):
-    chunks, got = [], 0
+def _read_exact(r: requests.Response, n: int, path: str) -> bytes:
+    raw: _RawStream = r.raw
+    chunks: list[bytes] = []
+    got = 0
     while got < n:
-        chunk = r.raw.read(min(n - got, _COPY_CHUNK), decode_content=True)
+        chunk = raw.read(min(n - got, _COPY_CHUNK), decode_content=True)
         if not chunk:
             raise OSError(f"SciServer read {path!r}: stream ended after {got} of {n} bytes")
         chunks.append(chunk)
@@ -631,12 +718,26 @@ class SciServerFile(AbstractBufferedFile):
     "ab" first copies the current content into the spool).
     """
 
-    def __init__(self, fs, path, mode="rb", block_size="default", autocommit=True,
-                 cache_type="readahead", cache_options=None, size=None, **kwargs):
+    # set by AbstractBufferedFile
+    fs: SciServerFilesFileSystem
+    forced: bool
+
+    def __init__(
+        self,
+        fs: SciServerFilesFileSystem,
+        path: str,
+        mode: str = "rb",
+        block_size: int | Literal["default"] | None = "default",
+        autocommit: bool = True,
+        cache_type: str = "readahead",
+        cache_options: dict[str, Any] | None = None,
+        size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         path = fs._strip_protocol(path)
-        self._response = None
+        self._response: requests.Response | None = None
         self._pos = 0
-        self._spool = None
+        self._spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         if mode == "rb":
             self._response, length = fs._get_stream(path)
             if size is None:
@@ -659,25 +760,29 @@ class SciServerFile(AbstractBufferedFile):
 
     # ---- reading
 
-    def _restart(self):
+    def _restart(self) -> requests.Response:
+        """Start a new download from byte 0; returns the new response."""
         if self._response is not None:
             self._response.close()
         self._response, _ = self.fs._get_stream(self.path)
         self._pos = 0
+        return self._response
 
-    def _fetch_range(self, start, end):
+    def _fetch_range(self, start: int, end: int) -> bytes:
         end = min(end, self.size) if self.size is not None else end
         if start >= end:
             return b""
-        if self._response is None or start < self._pos:
-            self._restart()
-        raw = self._response.raw
+        response = self._response
+        if response is None or start < self._pos:
+            response = self._restart()
+        raw: _RawStream = response.raw
         while self._pos < start:  # skip forward
             chunk = raw.read(min(start - self._pos, _COPY_CHUNK), decode_content=True)
             if not chunk:
                 raise OSError(f"SciServer read {self.path!r}: stream ended at {self._pos}")
             self._pos += len(chunk)
-        chunks, want = [], end - start
+        chunks: list[bytes] = []
+        want = end - start
         while want > 0:
             chunk = raw.read(want, decode_content=True)
             if not chunk:
@@ -693,18 +798,20 @@ class SciServerFile(AbstractBufferedFile):
 
     # ---- writing
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         if not self.writable():
             raise ValueError("File not in write mode")
         if self.closed:
             raise ValueError("I/O operation on closed file.")
         if self.forced:
             raise ValueError("This file has been force-flushed, can only close")
+        if self._spool is None:
+            raise ValueError("This file has been committed or discarded, can only close")
         n = self._spool.write(data)
         self.loc += n
         return n
 
-    def flush(self, force=False):
+    def flush(self, force: bool = False) -> None:
         if self.closed:
             raise ValueError("Flush on closed file")
         if self.readable() or not force:
@@ -715,19 +822,19 @@ class SciServerFile(AbstractBufferedFile):
         if self.autocommit:
             self.commit()
 
-    def _initiate_upload(self):  # not used: one PUT on commit
+    def _initiate_upload(self) -> None:  # not used: one PUT on commit
         pass
 
-    def _upload_chunk(self, final=False):  # not used: one PUT on commit
+    def _upload_chunk(self, final: bool = False) -> bool:  # not used: one PUT on commit
         return True
 
-    def commit(self):
+    def commit(self) -> None:
         spool = self._spool
         if spool is None:
             return
         size = spool.seek(0, 2)
 
-        def body():
+        def body() -> bytes | _SizedReader:
             if size == 0:
                 return b""
             spool.seek(0)
@@ -738,19 +845,24 @@ class SciServerFile(AbstractBufferedFile):
         finally:
             self.discard()
 
-    def discard(self):
+    def discard(self) -> None:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is not None and self.mode != "rb" and not self.closed:
             # an error inside ``with fs.open(p, "wb")``: don't publish half a file
             self.discard()
             self.forced = True
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         if self.closed:
             return
         try:
