@@ -13,7 +13,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 from cli_target import ROOT, clean_environment  # noqa: E402
 from live_server import Server  # noqa: E402
-from polling import wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -31,44 +30,6 @@ with Pipeline("greeting") as greeting:
 '''
 
 
-class RunningServer(Server):
-    """A `jupyter server` with a chosen root and runtime directory (shared by several servers), with or
-    without the pipelines extension."""
-
-    def __init__(self, tmp: Path, runtime: Path, root: Path, extension: bool = True) -> None:
-        super().__init__(tmp)
-        self.root = root
-        self.extension = extension
-        self.env["JUPYTER_RUNTIME_DIR"] = str(runtime)
-
-    def start(self) -> None:
-        import requests
-        from live_server import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        log = open(self.tmp / "server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
-             "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-             "--ServerApp.allow_unauthenticated_access=False",
-             f"--ServerApp.jpserver_extensions={{'jupyter_pipelines': {self.extension}}}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"token {self.token}"
-        runtime = Path(self.env["JUPYTER_RUNTIME_DIR"])
-
-        def ready() -> bool:
-            assert self.process.poll() is None, (self.tmp / "server.log").read_text()[-3000:]
-            try:
-                answered = self.session.get(self.url + "api/status", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-            return answered and any(runtime.glob(f"jpserver-{self.process.pid}.json"))
-
-        wait_until(ready, timeout=60, what="the server to start")
-
-
 @pytest.fixture
 def runtime(tmp_path) -> Path:
     folder = tmp_path / "runtime"
@@ -78,13 +39,13 @@ def runtime(tmp_path) -> Path:
 
 @pytest.fixture
 def servers(tmp_path, runtime):
-    started: list[RunningServer] = []
+    started: list[Server] = []
 
-    def start(name: str, root: Path, extension: bool = True) -> RunningServer:
+    def start(name: str, root: Path, extension: bool = True) -> Server:
         folder = tmp_path / name
         folder.mkdir()
         root.mkdir(parents=True, exist_ok=True)
-        server = RunningServer(folder, runtime, root, extension)
+        server = Server(folder, root, runtime, extension)
         server.start()
         started.append(server)
         return server

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live_server import Server
+from store_state import state
 
 sys.path.insert(0, str(Path(__file__).parent / "server"))
 import server_pipelines as pipelines  # noqa: E402
@@ -82,18 +82,6 @@ def server(tmp_path_factory):
     running.stop()
 
 
-def state(server: Server) -> dict[str, Any]:
-    home = Path(server.env["JUPYTER_PIPELINES_HOME"])
-    db = sqlite3.connect(f"file:{home / 'pipelines.db'}?mode=ro", uri=True)
-    try:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall() for table in tables}
-    finally:
-        db.close()
-    exports = home / "exports"
-    return {"rows": rows, "exports": sorted(os.listdir(exports)) if exports.exists() else []}
-
-
 def settle(server: Server) -> None:
     """Wait until no execution runs (an accepted submit changes the store while it runs)."""
     deadline = time.monotonic() + 120
@@ -107,13 +95,14 @@ def settle(server: Server) -> None:
 
 def send(server: Server, method: str, path: str, body: Any) -> None:
     settle(server)
-    before = state(server)
+    home = server.env["JUPYTER_PIPELINES_HOME"]
+    before = state(home)
     response = server.session.request(method, server.url + "pipelines/api/" + path, data=json.dumps(body),
                                       headers={"Content-Type": "application/json"}, timeout=60)
     assert response.status_code < 500, (response.status_code, response.text, body)
     if response.status_code >= 400:
         assert response.json()["message"], body
-        assert state(server) == before, body
+        assert state(home) == before, body
 
 
 @EXAMPLES

@@ -2,27 +2,13 @@
 500, or a write, before)."""
 from __future__ import annotations
 
-import os
-import sqlite3
-
 import pytest
 import server_pipelines as pipelines
+from store_state import state
 
 from jupyter_pipelines.engine.checks import MAX_BODY_BYTES, MAX_SOURCE_CHARS
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def snapshot(server_home) -> dict:
-    """Every row of the store (read-only), and the files of the exports folder."""
-    db = sqlite3.connect(f"file:{server_home / 'pipelines.db'}?mode=ro", uri=True)
-    try:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall() for table in tables}
-    finally:
-        db.close()
-    exports = server_home / "exports"
-    return {"rows": rows, "exports": sorted(os.listdir(exports)) if exports.exists() else []}
 
 
 def with_operations(garbage) -> dict:
@@ -57,14 +43,14 @@ SUBMITS = [
 
 @pytest.mark.parametrize("body,status,needle", SUBMITS)
 async def test_bad_submits_are_4xx_and_write_nothing(api, manager, server_home, body, status, needle):
-    before = snapshot(server_home)
+    before = state(server_home)
     code, data = await api("POST", "executions", body)
     assert code == status and needle in data["message"], data
-    assert snapshot(server_home) == before
+    assert state(server_home) == before
 
 
 async def test_sizes_over_the_limits_are_413(api, manager, server_home):
-    before = snapshot(server_home)
+    before = state(server_home)
     big_source = pipelines.simple()
     big_source["operations"]["produce"]["source"] += "#" * MAX_SOURCE_CHARS
     code, data = await api("POST", "executions", {"pipeline": big_source})
@@ -77,7 +63,7 @@ async def test_sizes_over_the_limits_are_413(api, manager, server_home):
     assert code == 413 and "attribute 'n' of 'produce' is larger than" in data["message"], data
     code, data = await api("POST", "executions", b"{" + b" " * MAX_BODY_BYTES + b"}")
     assert code == 413 and "larger than" in data["message"], data
-    assert snapshot(server_home) == before
+    assert state(server_home) == before
 
 
 async def test_bad_queries_and_headers_are_400(api, jp_fetch, server_home):
@@ -86,7 +72,7 @@ async def test_bad_queries_and_headers_are_400(api, jp_fetch, server_home):
     code, _ = await api("POST", "executions", {"pipeline": pipelines.simple(), "name": "q"})
     assert code == 201
     await wait_final(api, "q")
-    before = snapshot(server_home)
+    before = state(server_home)
     for path, params, headers, needle in [
         ("executions/q/jobs/produce/log", {"offset": "abc"}, {}, "offset must be an integer"),
         ("executions/q/jobs/produce/log", {"offset": "-5"}, {}, "offset must be at least 0"),
@@ -98,7 +84,7 @@ async def test_bad_queries_and_headers_are_400(api, jp_fetch, server_home):
     ]:
         code, data = await api("GET", path, headers=headers, **params)
         assert code == 400 and needle in data["message"], (path, params, headers, data)
-    assert snapshot(server_home) == before
+    assert state(server_home) == before
 
 
 @pytest.mark.parametrize("body,needle", [
@@ -112,10 +98,10 @@ async def test_bad_queries_and_headers_are_400(api, jp_fetch, server_home):
 async def test_bad_settings_are_400_and_not_saved(api, server_home, body, needle):
     code, _ = await api("PUT", "settings/p", {"debug": True})
     assert code == 200
-    before = snapshot(server_home)
+    before = state(server_home)
     code, data = await api("PUT", "settings/p", body)
     assert code == 400 and needle in data["message"], data
-    assert snapshot(server_home) == before
+    assert state(server_home) == before
 
 
 async def test_settings_keep_typed_values(api):
@@ -132,10 +118,10 @@ async def test_settings_keep_typed_values(api):
     ({"execution": 3}, 400, "'execution' must be a string"),
 ])
 async def test_bad_exports_are_4xx_and_leave_no_file(api, server_home, body, status, needle):
-    before = snapshot(server_home)
+    before = state(server_home)
     code, data = await api("POST", "exports", body)
     assert code == status and needle in data["message"], data
-    assert snapshot(server_home) == before
+    assert state(server_home) == before
 
 
 @pytest.mark.parametrize("body,needle", [
@@ -152,10 +138,10 @@ async def test_bad_rerun_edits_are_400_and_change_nothing(api, server_home, body
     code, _ = await api("POST", "executions", {"pipeline": pipelines.simple(), "name": "edit", "debug": True})
     assert code == 201
     await wait_final(api, "edit")
-    before = snapshot(server_home)
+    before = state(server_home)
     code, data = await api("POST", "executions/edit/rerun", body)
     assert code == 400 and needle in data["message"], data
-    assert snapshot(server_home) == before
+    assert state(server_home) == before
 
 
 @pytest.mark.parametrize("body,needle", [
@@ -167,7 +153,7 @@ async def test_bad_rerun_edits_are_400_and_change_nothing(api, server_home, body
 ])
 async def test_bad_artifact_registrations_are_400(api, server_home, body, needle):
     code, _ = await api("GET", "artifacts")
-    before = snapshot(server_home)
+    before = state(server_home)
     code, data = await api("POST", "artifacts", body, headers={"Content-Type": "application/json"})
     assert code == 400 and needle in data["message"], data
-    assert snapshot(server_home) == before
+    assert state(server_home) == before

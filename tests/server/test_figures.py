@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import time
 from urllib.parse import parse_qsl
 
 import pytest
+from test_api import wait_final
 from tornado.httpclient import HTTPClientError
 
 from jupyter_pipelines import Pipeline, operation
@@ -35,17 +35,6 @@ def metrics():
     return {"accuracy": 0.91}
 
 
-async def final(api, name: str, project: str = "default", timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, data = await api("GET", f"executions/{name}", project=project)
-        assert status == 200, data
-        if data["status"] in ("success", "failed", "canceled"):
-            return data
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{name} did not finish")
-
-
 async def fetch(jp_fetch, url: str, **kwargs):
     """GET a server-relative URL as the API gives it (``pipelines/api/...?project=...``)."""
     path, _, query = url.partition("?")
@@ -58,7 +47,7 @@ async def test_figures_are_listed_and_served_with_auth(api, jp_fetch, jp_servera
         plots(points=5)
     status, created = await api("POST", "executions", {"pipeline": p.to_dict(), "name": "drawn"})
     assert status == 201, created
-    data = await final(api, "drawn", project="figs")
+    data = await wait_final(api, "drawn", project="figs")
     assert data["status"] == "success", data
     job = data["jobs"][0]
     assert job["figures"] == [{"index": n, "mime": "image/png",
@@ -94,7 +83,7 @@ async def test_previews_are_in_the_execution_and_unknown_figures_are_404(api, jp
         metrics()
     status, created = await api("POST", "executions", {"pipeline": p.to_dict(), "name": "scored"})
     assert status == 201, created
-    data = await final(api, "scored")
+    data = await wait_final(api, "scored")
     assert data["status"] == "success", data
     job = data["jobs"][0]
     assert job["outputs"][0]["preview"] == {"kind": "value", "text": "{'accuracy': 0.91}"}
