@@ -8,8 +8,9 @@ comm messages from any thread, so the follower sets widget traits directly, as t
 once-a-second ticker (elapsed time; log tail in embedded mode, where the engine emits no log
 events; the snapshot) from interleaving. Nothing runs in the user's cell: ``show()`` returns at once.
 
-What it shows (one job's row, outputs and attempts come from :mod:`.jobs`): the execution's graph (:class:`~.graph.PipelineGraph`, nodes coloured live; a static
-SVG where the frontend module is missing), one row per operation, progress, elapsed time, errors
+What it shows: the execution's graph (:class:`~.graph.PipelineGraph`, nodes coloured live; a static
+SVG where the frontend module is missing), one row per operation (:mod:`.jobs` draws a job's row,
+outputs and attempts), progress, elapsed time, errors
 with their traceback (once: the log shown below leaves it out), and the details of one operation
 — the one clicked in the graph or in the rows, else the running one (then the failed one): its
 attempts, its log (live to the line), its outputs with their previews, its figures, its source
