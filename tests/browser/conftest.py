@@ -22,7 +22,9 @@ Helpers to import (``from .conftest import …``; ``tests/browser`` is a package
 name, locator=None)`` saves ``test-artifacts/<name>.png``; ``wait_for_lab(page)`` after a reload;
 ``run_command(page, "jupyter-pipelines:open")`` runs a JupyterLab command (the app is exposed as
 ``window.jupyterapp``). On a failure, a full-page screenshot and the browser console are kept as
-``test-artifacts/<test id>-failure-N.png`` and ``-console.log``.
+``test-artifacts/<test id>-failure-N.png`` and ``-console.log``. Outside pytest
+(``benchmarks/bench_browser.py``), ``running_lab(base)`` is the ``jupyterlab`` fixture as a context
+manager and ``launch_chromium(driver)`` the ``browser`` one.
 
 The server extension is used as installed. The lab extension is the package's own build
 (``jupyter_pipelines/labextension``, from ``cd labextension && jlpm build:prod``) when there is one:
@@ -32,6 +34,7 @@ build, the installed copy is used.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -199,12 +202,25 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
+class LabUnavailable(RuntimeError):
+    """The lab extension is neither built in the checkout nor installed."""
+
+
 @pytest.fixture(scope="package")  # ends with tests/browser: Playwright holds an event loop
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    base = tmp_path_factory.mktemp("jupyterlab")
+    try:
+        with running_lab(tmp_path_factory.mktemp("jupyterlab")) as server:
+            yield server
+    except LabUnavailable as error:
+        pytest.skip(str(error))
+
+
+@contextlib.contextmanager
+def running_lab(base: Path, log_path: Path | None = None) -> Iterator[LabServer]:
+    """A JupyterLab subprocess with its files under ``base`` (the fixture's; the benchmarks use it too)."""
     root = base / "root"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     home, config_dir, data_dir, runtime_dir = (base / d for d in ("pipelines", "config", "data", "runtime"))
@@ -228,8 +244,8 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         (first / "labextensions" / LABEXTENSION_NAME).symlink_to(built, target_is_directory=True)
         jupyter_path.insert(0, str(first))
     elif _installed_labextension() is None:
-        pytest.skip(f"the lab extension is not built: no {built}/package.json "
-                    "(cd labextension && jlpm install && jlpm build:prod)")
+        raise LabUnavailable(f"the lab extension is not built: no {built}/package.json "
+                             "(cd labextension && jlpm install && jlpm build:prod)")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_PIPELINES_", "JPY_"))}
     if jupyter_path:
@@ -239,8 +255,9 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                IPYTHONDIR=str(base / "ipython"), PYTHONUNBUFFERED="1")
     token = secrets.token_hex(24)
     port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "jupyterlab.log"
+    if log_path is None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        log_path = ARTIFACTS / "jupyterlab.log"
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -298,6 +315,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # -- the browser --------------------------------------------------------------------------------
+def launch_chromium(driver: Any) -> Any:
+    """Debian's Chromium, never a downloaded one; a throw-away profile (Playwright's default temp dir)."""
+    return driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
 @pytest.fixture(scope="package")  # ends with tests/browser: Playwright holds an event loop
 def playwright_driver() -> Iterator[Any]:
     reason = _skip_reason()
@@ -311,8 +333,7 @@ def playwright_driver() -> Iterator[Any]:
 
 @pytest.fixture(scope="package")  # ends with tests/browser: Playwright holds an event loop
 def browser(playwright_driver: Any) -> Iterator[Any]:
-    # Debian's Chromium, never a downloaded one; a throw-away profile (Playwright's default temp dir)
-    instance = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    instance = launch_chromium(playwright_driver)
     yield instance
     instance.close()
 
