@@ -28,6 +28,10 @@ export function editorFactoryOf(services: IEditorServices): IEditorFactory {
       return {
         dispose() {
           model.sharedModel.changed.disconnect(changed);
+          if (!wrapper.node.isConnected) {
+            // its host left the page already: nothing to detach it from
+            wrapper.clearFlag(Widget.Flag.IsAttached);
+          }
           wrapper.dispose();
           model.dispose();
         }

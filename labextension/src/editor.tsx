@@ -38,7 +38,9 @@ export function SourceEditor(props: {
   onChange.current = props.onChange;
   const initial = React.useRef(props.initial);
 
-  React.useEffect(() => {
+  // A layout effect: its clean-up runs before React removes the host from the page, so the
+  // editor widget is detached while it is still attached.
+  React.useLayoutEffect(() => {
     if (!editorFactory || !host.current) {
       return;
     }

@@ -201,15 +201,12 @@ def blocker(path: str = "", index: int = 0):
     return index
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug in labextension/src/cmeditor.ts: when a re-run collapses the edited job (queued again), React "
-    "removes the editor's host before the effect cleanup disposes the CodeMirror wrapper, Lumino's "
-    "Widget.detach throws 'Widget is not attached.' and the whole panel unmounts (blank)"))
 def test_rerun_with_edits_keeps_the_panel_when_the_edited_job_was_not_chosen(jupyterlab: LabServer,
                                                                              page: Any, tmp_path: Path) -> None:
     """The same edit as above without choosing the job in the graph first: the job is expanded only
     because it ran, so the re-run collapses it while it is queued (every worker is kept busy until the
-    panel has shown that), which unmounts its editor."""
+    panel has shown that), which unmounts its editor. (It blanked the whole panel: the editor's clean-up ran
+    after React had removed its host, and Lumino refused to detach a widget no longer on the page.)"""
     from playwright.sync_api import expect
 
     open_panel(page)
