@@ -496,6 +496,7 @@ class DaskCompute(ComputeBackend):
     name = "dask"
     drops_queued = False  # start notices arrive as Dask events, possibly after a failure
     chains = True  # a job waits for its inputs in the cluster: no round trip through the engine
+    fuses_chains = True  # a linear chain is one Dask task
     title = "Dask cluster"
     description = ("Each operation as a task on a Dask distributed cluster, in its own process on the worker "
                    "(a LocalCluster on this machine when no scheduler is given).")

@@ -42,6 +42,10 @@ class RunQueue(Generic[J]):
             self.waiting.append(job)
             self._dispatch()
 
+    def has_room(self) -> bool:
+        """Whether a job put now would start at once (unless another comes first)."""
+        return self.free > 0 and not self.waiting and not self.closed
+
     def withdraw(self, job: J) -> bool:
         """Take ``job`` out of the queue; False if it already started (or was never queued)."""
         with self.lock:
