@@ -88,8 +88,10 @@ class LocalJob:
             if self.canceled:
                 kill_tree(pid)
             else:
-                self.callbacks.started(pid, self.pid_started)  # running before it can write a line
                 conn.send(("go",))
+                # Recorded as it starts (the write overlaps its first steps), and always before its end:
+                # this thread reports both.
+                self.callbacks.started(pid, self.pid_started)
             outcome, code = read_outcome(conn)
         except (EOFError, OSError):
             pass

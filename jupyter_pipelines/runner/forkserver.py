@@ -20,9 +20,8 @@ Requests
 The process serving forks is the *head* (at first the root). Each connection to its socket
 carries one pickled request:
 
-* ``("fork"[, ahead])`` — it forks a job child (see ``process.job_child``; ``ahead``: forked ahead
-  of its job, it prepares while it waits), which leads its own session and answers
-  ``("pid", pid, start time)``; the head reaps it and tells the connection its exit
+* ``("fork",)`` — it forks a job child (see ``process.job_child``), which leads its own session
+  and answers ``("pid", pid, start time)``; the head reaps it and tells the connection its exit
   code (which matters only for a child that died before it reported).
 * ``("warm", module)`` — import ``module`` for the jobs forked from now on (below).
 * ``("modules",)`` — the names of the modules it has imported.
@@ -76,7 +75,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection, Listener
 
 from .imports import MODULE_NAME
-from .process import job_child, warm_up, warm_up_steps, write_prefault_input  # noqa: F401 - warm_up: an interface
+from .process import job_child, warm_up, warm_up_steps  # noqa: F401 - warm_up: part of this module's interface
 from .tree import adopt_orphans, end_descendants, is_same_process, own_start_time, start_time
 
 FOLDER_PREFIX = "jupyter-pipelines-"
@@ -148,7 +147,6 @@ def serve(modules: list[str]) -> None:
         if os.getppid() != parent:  # it died before we watched it
             return
         own_start_time()  # reads the boot time once, for every child
-        write_prefault_input(folder)
         head = Head(folder, os.path.join(folder, "forkserver"), parent_exit, root=True)
         print(f"ready {head.address}", flush=True)
         _to_devnull(1)  # nothing else goes to the parent's pipe (it reads one line)
@@ -247,7 +245,7 @@ class Head:
             request = None
         kind = request[0] if isinstance(request, tuple) and request else None
         if kind == "fork":
-            self._fork_job(conn, prepare=len(request) > 1 and request[1] is True)  # type: ignore[arg-type]
+            self._fork_job(conn)
         elif kind == "warm" and len(request) == 2 and isinstance(request[1], str):  # type: ignore[arg-type]
             self._warm(conn, request[1])  # type: ignore[index]
         elif kind == "modules":
@@ -274,14 +272,14 @@ class Head:
         self.selector.unregister(self.listener._listener._socket)  # type: ignore[attr-defined]
         self.listener.close()  # removes its socket
 
-    def _fork_job(self, conn: Connection, prepare: bool) -> None:
+    def _fork_job(self, conn: Connection) -> None:
         pid = os.fork()
         if pid == 0:
             try:
                 self._leave()
                 if self.parent_exit is not None:
                     os.close(self.parent_exit)
-                job_child(conn, self.folder if prepare else None)
+                job_child(conn)
             finally:
                 os._exit(1)  # never back into the server's loop (job_child exits by itself)
         self.children[pid] = conn

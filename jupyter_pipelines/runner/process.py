@@ -92,7 +92,7 @@ def reset_log(path: str) -> None:
         os.fchmod(log.fileno(), 0o600)  # also a log written before logs were private
 
 
-def job_child(conn: Connection, scratch: str | None = None) -> None:
+def job_child(conn: Connection) -> None:
     """In a freshly forked child: lead a new session, send our pid and start time, run the job, report, exit.
 
     The request is ``(spec, log_path[, wait[, note]])``; with ``wait`` the child is prepared ahead
@@ -100,19 +100,12 @@ def job_child(conn: Connection, scratch: str | None = None) -> None:
     job runs (say, which of its imports the fork server could not make for it). stdout and stderr
     go to the log file as they are written, and are closed before the outcome is sent: after it
     the child only exits (with ``OUTCOME_EXIT_CODES[kind]``), so the parent need not wait for that.
-
-    A child forked ahead of its job (given ``scratch``) first runs a tiny job in ``scratch``
-    (the fork server's folder; see ``write_prefault_input``): a forked process copies each memory page it first writes to, and
-    running a job writes to hundreds (reference counts, caches); taking those copies while it
-    waits leaves its job only its own work (a trivial job: 0.3 ms instead of 1.2 ms).
     """
     code = 1
     try:
         os.setsid()
         started = become_job()
         conn.send(("pid", os.getpid(), started))
-        if scratch:
-            _prefault(scratch)
         request = conn.recv()
         spec, log_path = request[0], request[1]
         if len(request) > 2 and request[2]:
@@ -126,41 +119,6 @@ def job_child(conn: Connection, scratch: str | None = None) -> None:
             _close_output()
         finally:
             os._exit(code)
-
-
-#: The file in a fork server's folder that children read as they prepare (see ``job_child``).
-PREFAULT_INPUT = "prefault-input"
-
-
-def _warm_up_spec(inputs: dict[str, str], output: str) -> dict[str, Any]:
-    return {"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
-            "inputs": inputs, "outputs": {"output": output}, "storage": {"protocol": "file", "options": {}}}
-
-
-def write_prefault_input(folder: str) -> None:
-    """Write the value children of a fork server with this folder read as they prepare."""
-    try:
-        run_job(_warm_up_spec({}, os.path.join(folder, PREFAULT_INPUT)))
-    except Exception:  # noqa: BLE001 - only ever a matter of speed
-        pass
-
-
-def _prefault(folder: str) -> None:
-    """Run one tiny job (read a value, write it) in ``folder``, its output going nowhere."""
-    source, target = os.path.join(folder, PREFAULT_INPUT), os.path.join(folder, f"prefault-{os.getpid()}")
-    with open(os.devnull, "w") as null:
-        saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = null
-        try:
-            run_job(_warm_up_spec({"value": source} if os.path.exists(source) else {}, target))
-        except Exception:  # noqa: BLE001 - only ever a matter of speed
-            pass
-        finally:
-            sys.stdout, sys.stderr = saved
-            try:
-                os.unlink(target)
-            except OSError:
-                pass
 
 
 def _run(spec: dict[str, Any], log_path: str, note: str | None = None) -> tuple[str, Any]:

@@ -150,9 +150,9 @@ class ForkServer:
         return self.process is not None and self.process.poll() is None
 
     # -- children -------------------------------------------------------------------------------
-    def _fork(self, ahead: bool = False, root: bool = False) -> tuple[Connection, int, float | None, str]:
+    def _fork(self, root: bool = False) -> tuple[Connection, int, float | None, str]:
         for attempt in range(CONNECT_TRIES):
-            conn, address = self._connect(("fork", ahead), root)
+            conn, address = self._connect(("fork",), root)
             try:
                 message = conn.recv()
             except (EOFError, OSError):
@@ -208,7 +208,7 @@ class ForkServer:
         from_root = self.last_from_root if modules is None else self._from_root(modules)
         with self.spare_lock:
             if from_root not in self.spares and not self.closed:
-                self.spares[from_root] = self.refill.submit(self._fork, True, from_root)
+                self.spares[from_root] = self.refill.submit(self._fork, from_root)
 
     # -- warm imports ---------------------------------------------------------------------------
     def warm(self, modules: Iterable[str]) -> None:
