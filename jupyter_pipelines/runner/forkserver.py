@@ -76,7 +76,7 @@ from multiprocessing.connection import Connection, Listener
 
 from .imports import MODULE_NAME
 from .process import job_child, warm_up, warm_up_steps  # noqa: F401 - warm_up: part of this module's interface
-from .tree import adopt_orphans, end_descendants, is_same_process, own_start_time, start_time
+from .tree import adopt_orphans, end_descendants, is_same_process, start_time
 
 FOLDER_PREFIX = "jupyter-pipelines-"
 OWNER_FILE = "owner"
@@ -146,7 +146,6 @@ def serve(modules: list[str]) -> None:
         _preload(modules)
         if os.getppid() != parent:  # it died before we watched it
             return
-        own_start_time()  # reads the boot time once, for every child
         head = Head(folder, os.path.join(folder, "forkserver"), parent_exit, root=True)
         print(f"ready {head.address}", flush=True)
         _to_devnull(1)  # nothing else goes to the parent's pipe (it reads one line)

@@ -28,8 +28,10 @@ import ctypes
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:  # imported where used: a script, the engine and a job process often need none of it
+    import psutil
 
 #: The environment variable that marks every process of a job (see ``job_cookie``).
 JOB_ENV = "JUPYTER_PIPELINES_JOB"
@@ -37,38 +39,40 @@ _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def start_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_boot_time: float | None = None
+
+
+def start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch, as psutil's ``create_time`` gives it:
+    the same arithmetic on the same /proc values, without importing psutil or touching its
+    objects — a forked job computes its own first thing, and each page it touches is copied);
+    None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+        with open("/proc/stat", "rb") as file:  # read each time, as psutil does
+            boot = next(float(line.split()[1]) for line in file if line.startswith(b"btime"))
+        return float(data[data.rfind(b")") + 2:].split()[19]) / _CLOCK_TICKS + boot
+    except FileNotFoundError:
+        return None
+    except (OSError, StopIteration, IndexError, ValueError):  # no /proc (not Linux)
+        import psutil
+
+        try:
+            return psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
 
 
 def own_start_time() -> float | None:
-    """This process's start time, as :func:`start_time` gives it, without psutil where /proc is.
-
-    (A forked job computes it first thing: psutil's way touches hundreds of memory pages the fork
-    shares with its server, each then copied. The boot time is read once per fork server and
-    inherited; the arithmetic is psutil's, so the values are equal.)
-    """
-    global _boot_time
-    try:
-        if _boot_time is None:
-            with open("/proc/stat", "rb") as file:
-                _boot_time = next(float(line.split()[1]) for line in file if line.startswith(b"btime"))
-        with open("/proc/self/stat", "rb") as file:
-            data = file.read()
-        return float(data[data.rfind(b")") + 2:].split()[19]) / _CLOCK_TICKS + _boot_time
-    except (OSError, StopIteration, IndexError, ValueError):
-        return start_time(os.getpid())
+    """This process's start time, as :func:`start_time` gives it."""
+    return start_time(os.getpid())
 
 
 def is_running(pid: int) -> bool:
     """True if ``pid`` exists and has not ended (a zombie has)."""
+    import psutil
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -128,6 +132,8 @@ def end_descendants() -> None:
             os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return  # no child, so (as a subreaper) no descendant at all: the common case, and cheap
+    import psutil
+
     me = psutil.Process()
     _kill(_stop_all(lambda: me.children(recursive=True)))
 
@@ -135,6 +141,8 @@ def end_descendants() -> None:
 def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
     """This user's live processes of a job: its process ``pid`` if ``alive``, those carrying its ``cookie``,
     and all their descendants."""
+    import psutil
+
     uid = os.getuid()
     children: dict[int, list[psutil.Process]] = {}
     found: list[psutil.Process] = []
@@ -155,6 +163,8 @@ def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
 
 
 def _carries(process: psutil.Process, cookie: str) -> bool:
+    import psutil
+
     try:
         return process.environ().get(JOB_ENV) == cookie
     except psutil.Error:
@@ -163,6 +173,8 @@ def _carries(process: psutil.Process, cookie: str) -> bool:
 
 def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
     """SIGSTOP what ``find`` returns, and again what it returns then, until nothing new: all of it."""
+    import psutil
+
     stopped: dict[int, psutil.Process] = {}
     while True:
         new = [process for process in find() if process.pid not in stopped]
@@ -177,6 +189,8 @@ def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
 
 
 def _kill(processes: list[psutil.Process]) -> None:
+    import psutil
+
     for process in processes:
         try:
             process.kill()
