@@ -211,3 +211,44 @@ def test_a_job_waits_only_for_the_warm_imports_it_needs(modules, tmp_path) -> No
     finally:
         server.close()
     assert WAIT  # (bounded waits only)
+
+
+@operation
+def waits_for_slow_import():
+    import warm_slow_mod  # noqa: F401
+
+    return "imported"
+
+
+def test_a_job_waiting_for_its_imports_is_canceled_at_once(engine, modules, tmp_path) -> None:
+    (tmp_path / "modules" / "warm_slow_mod.py").write_text("import time\ntime.sleep(60)\n")
+    with Pipeline("slow-import") as p:
+        waits_for_slow_import()
+    ex = p.run(name="slow-import")
+    forkserver = next(iter(engine.computes._entries.values())).ready.result().forkserver
+    wait_until(lambda: "warm_slow_mod" in forkserver.queue, what="the import to be under way")
+    ex.cancel()
+    assert ex.wait(30).status == "canceled"  # not after the 60 s import
+    assert ex.jobs["waits_for_slow_import"]["status"] == "canceled"
+
+
+def test_a_head_that_died_is_replaced_by_the_root(modules, tmp_path) -> None:
+    """Jobs fork from the root again when the process that kept an import is killed; the import is made again."""
+    server = ForkServer()
+    try:
+        conn, _ = server.child(["warm_probe_mod"])
+        conn.close()
+        head = server.address
+        assert head != server.root
+        head_pid = int(os.path.basename(head).rpartition("-")[2])
+        os.kill(head_pid, 9)
+        wait_until(lambda: gone(head_pid), what="the head to die")
+        conn, _ = server.child()  # from the root, which goes on
+        conn.close()
+        conn, pid = server.child(["warm_probe_mod"])  # the import is made again, in a new head
+        conn.close()
+        assert server.address not in (head, server.root)
+        importers = [int(line) for line in modules.read_text().split()]
+        assert len(importers) == 2 and pid not in importers
+    finally:
+        server.close()

@@ -26,7 +26,7 @@ import fsspec
 from ..paths import Context
 from ..fields import Field
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
-from .plumbing.forkserver import ForkServer, read_outcome
+from .plumbing.forkserver import ForkServer, Stopped, read_outcome
 from ..runner.imports import filesystem_modules, modules_of
 from ..runner.tree import is_running, kill_tree
 from .plumbing.runqueue import RunQueue
@@ -54,6 +54,8 @@ class LocalJob:
             self.backend.end(self, JobResult("canceled"))
         elif self.pid is not None:
             kill_tree(self.pid, self.pid_started)  # its start time: a pid reused meanwhile is spared
+        else:
+            self.backend.forkserver.wake()  # it may be waiting for its imports
 
     def alive(self) -> bool:
         """Waiting for its inputs or its turn, starting, or its process still runs."""
@@ -66,6 +68,8 @@ class LocalJob:
         try:
             try:
                 result = JobResult("canceled") if self.canceled else self._run_process()
+            except Stopped:
+                result = JobResult("canceled", error="canceled")
             except Exception as error:  # noqa: BLE001 - the engine must always hear the end
                 result = JobResult("failed", error=f"could not start the job process: {error}")
         finally:  # the engine hears of a failure before the next job in line may go
@@ -77,7 +81,7 @@ class LocalJob:
         if memory or (spec.get("artifact") or {}).get("protocol") == "memory":
             spec["memory_files"] = _memory_inputs(spec)
         forkserver = self.backend.forkserver
-        child = forkserver.child(self.modules)
+        child = forkserver.child(self.modules, stop=lambda: self.canceled)
         forkserver.prefork()  # the next job's child, forked while this one runs
         conn, pid = child
         outcome: tuple[str, Any] | None = None

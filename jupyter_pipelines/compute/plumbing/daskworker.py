@@ -34,7 +34,7 @@ from distributed import WorkerPlugin, get_worker
 
 from ...runner.imports import filesystem_modules, modules_of
 from ...runner.tree import kill_tree, start_time
-from .forkserver import ForkServer, read_outcome
+from .forkserver import ForkServer, Stopped, read_outcome
 
 PLUGIN_NAME = "jupyter-pipelines-jobs"
 LOG_CHUNK = 16 << 10  # bytes per log event at most (the scheduler keeps the last 1000 events of a topic)
@@ -136,8 +136,11 @@ class JobsPlugin(WorkerPlugin):
                 return False
             entry["canceled"] = True
             pid = entry["pid"]
+            servers = list(self.forkservers.values())
         if pid:
             kill_tree(pid)
+        for server in servers:
+            server.wake()  # it may be waiting for its imports
         return True
 
 
@@ -157,8 +160,9 @@ def cancel_on_worker(job_id: str, dask_worker: Any = None) -> bool:
     return plugin_of(dask_worker).cancel(job_id)
 
 
-def warm_on_worker(preload: tuple[str, ...], modules: list[str], dask_worker: Any = None) -> None:
-    """Run on a worker by ``client.run``: have its fork server import ``modules`` ahead, in the background."""
+async def warm_on_worker(preload: tuple[str, ...], modules: list[str], dask_worker: Any = None) -> None:
+    """Run on a worker by ``client.run(..., wait=False)`` (a coroutine: Dask runs those without waiting):
+    have its fork server import ``modules`` ahead, in the background."""
     plugin_of(dask_worker).warm(tuple(preload), modules)
 
 
@@ -252,7 +256,10 @@ def _run_forked(plugin: JobsPlugin, spec: dict[str, Any], preload: tuple[str, ..
     outcome: tuple[str, Any] | None = None
     code: int | None = None
     try:
-        child = server.child(modules)
+        try:
+            child = server.child(modules, stop=lambda: entry["canceled"])
+        except Stopped:
+            return {"status": "canceled", "exit_code": None}
         conn, pid = child
         if plugin.set_pid(entry, pid):
             return {"status": "canceled", "exit_code": None}

@@ -7,21 +7,23 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-import psutil
-
 from ...runner.process import OUTCOME_EXIT_CODES
-from ...runner.tree import kill_tree
+from ...runner.tree import is_running, kill_tree
 
 #: A module whose import (in the fork server) takes longer than this is given up (its candidate
 #: killed): jobs that need it import it themselves.
 IMPORT_SECONDS = 120.0
 #: Tries to reach the current head when a head retires at the moment we connect.
 CONNECT_TRIES = 5
+
+
+class Stopped(Exception):
+    """A child was asked for, but its job was stopped while it waited for its imports."""
 
 
 class Child(tuple):
@@ -135,6 +137,9 @@ class ForkServer:
                 if attempt + 1 < CONNECT_TRIES and (self.address != address or not self._alive()):
                     self._ensure_running()
                     continue  # that head retired (or the server died) as we connected
+                if attempt + 1 < CONNECT_TRIES and address != self.root:
+                    self._lost_head(address)
+                    continue
                 raise
             try:
                 conn.send(request)
@@ -145,6 +150,21 @@ class ForkServer:
                 raise
             return conn, address
         raise RuntimeError("the job fork server did not answer")
+
+    def _lost_head(self, address: str) -> None:
+        """The head at ``address`` is gone (killed): fork from the root again, and warm again what it had."""
+        with self.spare_lock:
+            if self.address != address:
+                return
+            self.address = self.root
+            stale = self.spares.pop(False, None)
+        if stale is not None:
+            stale.add_done_callback(_close_spare)
+        with self.state:
+            self.have = set(self.root_have)
+            self.queue = [module for module in self.wanted if module not in self.refused and module not in self.have]
+            if self.queue and not self.closed:
+                self._start_warmer()
 
     def _alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -170,37 +190,51 @@ class ForkServer:
         """Whether a job importing ``modules`` forks from the root (it has them all, or the head is the root)."""
         return self.address == self.root or all(m in self.root_have or m in self.refused for m in modules)
 
-    def child(self, modules: Iterable[str] = ()) -> Child:
+    def child(self, modules: Iterable[str] = (), stop: Callable[[], bool] | None = None) -> Child:
         """A forked child waiting for its request, once the ``modules`` its job imports are warm (or
-        known not to be warmed): the spare if there is one from the right process."""
+        known not to be warmed): the spare if there is one from the right process. While it waits for
+        imports, ``stop()`` (checked at each :meth:`wake`) ends the wait with ``Stopped``."""
         modules = list(modules)
-        missing = [module for module in modules if module not in self.have]
-        if missing:
-            self.warm(missing)
-            with self.state:
-                while not self.closed and any(module in self.queue for module in missing):
-                    self.state.wait()
-        from_root = self.last_from_root = self._from_root(modules)
-        with self.spare_lock:
-            spare = self.spares.pop(from_root, None)
-        child: Child | None = None
-        if spare is not None:
-            try:
-                conn, pid, started, address = spare.result()  # waits if it is being forked right now
-            except Exception:  # noqa: BLE001 - fork another below, which reports why it cannot
-                pass
-            else:
-                if address == (self.root if from_root else self.address) and _waiting(conn, pid):
-                    child = Child(conn, pid, started)
+        for attempt in range(CONNECT_TRIES):
+            missing = [module for module in modules if module not in self.have]
+            if missing:
+                self.warm(missing)
+                with self.state:
+                    while not self.closed and any(module in self.queue for module in missing):
+                        if stop is not None and stop():
+                            raise Stopped("stopped while waiting for the imports of the job")
+                        self.state.wait()
+            from_root = self.last_from_root = self._from_root(modules)
+            with self.spare_lock:
+                spare = self.spares.pop(from_root, None)
+            child: Child | None = None
+            if spare is not None:
+                try:
+                    conn, pid, started, address = spare.result()  # waits if it is being forked right now
+                except Exception:  # noqa: BLE001 - fork another below, which reports why it cannot
+                    pass
                 else:
-                    conn.close()
-        if child is None:
-            conn, pid, started, _ = self._fork(root=from_root)
-            child = Child(conn, pid, started)
-        if self.deferred:
-            deferred, self.deferred = self.deferred, []
-            self.warm(deferred)
-        return child
+                    if address == (self.root if from_root else self.address) and _waiting(conn, pid):
+                        child = Child(conn, pid, started)
+                    else:
+                        conn.close()
+            if child is None:
+                conn, pid, started, address = self._fork(root=from_root)
+                if not from_root and address == self.root and attempt + 1 < CONNECT_TRIES \
+                        and not all(m in self.root_have or m in self.refused for m in modules):
+                    conn.close()  # the head was lost meanwhile: wait for its imports to be made again
+                    continue
+                child = Child(conn, pid, started)
+            if self.deferred:
+                deferred, self.deferred = self.deferred, []
+                self.warm(deferred)
+            return child
+        raise RuntimeError("the job fork server did not answer")
+
+    def wake(self) -> None:
+        """Have the children waiting for imports check their ``stop``."""
+        with self.state:
+            self.state.notify_all()
 
     def prefork(self, modules: Iterable[str] | None = None) -> None:
         """Fork a spare child in the background — from where a job importing ``modules`` forks (default:
@@ -358,10 +392,7 @@ def _waiting(conn: Connection, pid: int) -> bool:
     reports a child's death on its connection) and it is not a zombie the server has yet to reap."""
     if conn.poll():
         return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    return is_running(pid)
 
 
 def read_outcome(conn: Connection) -> tuple[tuple[str, Any] | None, int | None]:
