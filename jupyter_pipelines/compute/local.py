@@ -62,7 +62,14 @@ class LocalJob:
         return self.pid is None or is_running(self.pid)
 
     def run(self) -> None:
-        """On a thread of the backend's pool, holding a run slot (given back once the engine heard the end)."""
+        """On a thread of the backend's pool, holding a run slot; then, on the same thread, the job that
+        waited for this one, when it can take the slot this one gave back."""
+        job: LocalJob | None = self
+        while job is not None:
+            job = job._run_holding_slot()
+
+    def _run_holding_slot(self) -> LocalJob | None:
+        """Run; give the slot back once the engine heard the end; return the next job to run here."""
         result = JobResult("failed", error="the job did not run")
         self.backend.running.add(self)
         try:
@@ -73,7 +80,8 @@ class LocalJob:
             except Exception as error:  # noqa: BLE001 - the engine must always hear the end
                 result = JobResult("failed", error=f"could not start the job process: {error}")
         finally:  # the engine hears of a failure before the next job in line may go
-            self.backend.end(self, result, holds_slot=True)
+            following = self.backend.end(self, result, holds_slot=True)
+        return following
 
     def _run_process(self) -> JobResult:
         spec = dict(self.job.spec)
@@ -87,12 +95,11 @@ class LocalJob:
         outcome: tuple[str, Any] | None = None
         code: int | None = None
         try:
-            self.pid, self.pid_started = pid, child.started
-            conn.send((spec, self.job.log_path, True, forkserver.note(self.modules)))
+            self.pid, self.pid_started = pid, child.started  # from now on, cancel kills it
             if self.canceled:
                 kill_tree(pid)
             else:
-                conn.send(("go",))
+                conn.send((spec, self.job.log_path, False, forkserver.note(self.modules)))
                 # Recorded as it starts (the write overlaps its first steps), and always before its end:
                 # this thread reports both.
                 self.callbacks.started(pid, self.pid_started)
@@ -147,7 +154,9 @@ class LocalCompute(ComputeBackend):
         super().__init__(config, context)
         workers = self.config["workers"] or context.workers or os.cpu_count() or 1
         preload = [name.strip() for name in (self.config["preload"] or "").split(",") if name.strip()]
-        self.forkserver = ForkServer(preload, start=True)
+        # Two spare children: in a chain of short jobs a fork (1-2 ms on a busy machine) takes longer
+        # than the job it is forked during.
+        self.forkserver = ForkServer(preload, start=True, spares=2)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="local-job")
         self.queue: RunQueue[LocalJob] = RunQueue(workers, "local", start=lambda job: self.pool.submit(job.run))
         self.running: set[LocalJob] = set()
@@ -197,9 +206,10 @@ class LocalCompute(ComputeBackend):
                 return True
         return self.queue.withdraw(handle)
 
-    def end(self, handle: LocalJob, result: JobResult, holds_slot: bool = False) -> None:
+    def end(self, handle: LocalJob, result: JobResult, holds_slot: bool = False) -> LocalJob | None:
         """A job ended (ran, or never will): tell the engine, give its slot back, then start or end
-        the jobs that waited for it."""
+        the jobs that waited for it. Returns the one that the caller's thread should run now (it took
+        a slot for it), if the job held a slot and one could be taken."""
         with self.lock:
             first = handle.status is None
             if first:
@@ -224,13 +234,18 @@ class LocalCompute(ComputeBackend):
                     else:
                         other.blockers = 0
                         dropped.append(other)
+            inline: LocalJob | None = None
             for other in ready:
+                if holds_slot and inline is None and self.queue.claim():
+                    inline = other  # on this thread, now: no hand-over to another thread
+                    continue
                 queued = getattr(other.callbacks, "queued", None)
                 if queued is not None and not self.queue.has_room():
                     queued()  # it waits for a slot (a job that starts at once is recorded as it starts)
                 self._enqueue(other)
             for other in dropped:
                 self.end(other, JobResult("canceled"))
+        return inline
 
     def close(self) -> None:
         for handle in self.queue.close():

@@ -71,6 +71,14 @@ def own_start_time() -> float | None:
 
 def is_running(pid: int) -> bool:
     """True if ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+        return data[data.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux)
+        pass
     import psutil
 
     try:

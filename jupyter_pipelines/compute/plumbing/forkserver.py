@@ -41,7 +41,7 @@ class ForkServer:
     """Starts the fork server and hands out forked children, one per job; warms the modules jobs import.
 
     A child is a connection to a process forked from the server, leading its own session and
-    waiting for its request (see ``runner.process.job_child``). One spare child is kept forked
+    waiting for its request (see ``runner.process.job_child``). ``spares`` children are kept forked
     ahead, so a job does not wait for a fork. The server makes (and removes) its own folder, which
     holds its sockets; it kills its jobs when it exits, which it does when this process dies.
 
@@ -58,14 +58,15 @@ class ForkServer:
     caller's); else at the first child.
     """
 
-    def __init__(self, preload: Iterable[str] = (), start: bool = False) -> None:
+    def __init__(self, preload: Iterable[str] = (), start: bool = False, spares: int = 1) -> None:
         self.preload = list(preload)
+        self.spare_count = max(1, spares)
         self.process: subprocess.Popen[bytes] | None = None
         self.folder = ""
         self.root = ""  # the socket of the root
         self.address = ""  # the socket of the head: the root, or the last process that kept an import
         self.lock = threading.Lock()
-        self.spares: dict[bool, Future[tuple[Connection, int, float | None, str]]] = {}  # by "from the root"
+        self.spares: dict[bool, list[Future[tuple[Connection, int, float | None, str]]]] = {}  # by "from the root"
         self.spare_lock = threading.Lock()
         self.refill = ThreadPoolExecutor(1, thread_name_prefix="forkserver-spare")
         self.closed = False
@@ -85,7 +86,8 @@ class ForkServer:
     @property
     def spare(self) -> Future[tuple[Connection, int, float | None, str]] | None:
         """The spare child being forked or waiting (the last one asked for)."""
-        return self.spares.get(self.last_from_root)
+        waiting = self.spares.get(self.last_from_root)
+        return waiting[0] if waiting else None
 
     # -- the server process ---------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -157,9 +159,9 @@ class ForkServer:
             if self.address != address:
                 return
             self.address = self.root
-            stale = self.spares.pop(False, None)
-        if stale is not None:
-            stale.add_done_callback(_close_spare)
+            stale = self.spares.pop(False, [])
+        for spare in stale:
+            spare.add_done_callback(_close_spare)
         with self.state:
             self.have = set(self.root_have)
             self.queue = [module for module in self.wanted if module not in self.refused and module not in self.have]
@@ -206,7 +208,8 @@ class ForkServer:
                         self.state.wait()
             from_root = self.last_from_root = self._from_root(modules)
             with self.spare_lock:
-                spare = self.spares.pop(from_root, None)
+                waiting = self.spares.get(from_root)
+                spare = waiting.pop(0) if waiting else None
             child: Child | None = None
             if spare is not None:
                 try:
@@ -241,8 +244,9 @@ class ForkServer:
         where the last child came from) — unless there is one."""
         from_root = self.last_from_root if modules is None else self._from_root(modules)
         with self.spare_lock:
-            if from_root not in self.spares and not self.closed:
-                self.spares[from_root] = self.refill.submit(self._fork, from_root)
+            waiting = self.spares.setdefault(from_root, [])
+            while len(waiting) < self.spare_count and not self.closed:
+                waiting.append(self.refill.submit(self._fork, from_root))
 
     # -- warm imports ---------------------------------------------------------------------------
     def warm(self, modules: Iterable[str]) -> None:
@@ -339,9 +343,9 @@ class ForkServer:
         """Fork from the head at ``address`` from now on; the old head retires, unless it is the root."""
         with self.spare_lock:
             old, self.address = self.address, address
-            stale = self.spares.pop(False, None)
-        if stale is not None:
-            stale.add_done_callback(_close_spare)
+            stale = self.spares.pop(False, [])
+        for spare in stale:
+            spare.add_done_callback(_close_spare)
         if old == self.root:
             return
         try:
@@ -362,7 +366,8 @@ class ForkServer:
             self.state.notify_all()
         with self.spare_lock:
             self.closed = True
-            spares, self.spares = list(self.spares.values()), {}
+            spares = [spare for waiting in self.spares.values() for spare in waiting]
+            self.spares = {}
         self.refill.shutdown(wait=True)
         for spare in spares:
             _close_spare(spare)
