@@ -517,12 +517,15 @@ def test_an_operations_imports_are_warmed_on_the_worker(tmp_path, monkeypatch, m
     folder.mkdir()
     (folder / "dask_probe_mod.py").write_text(
         "import os\nwith open(os.environ['DASK_PROBE_FILE'], 'a') as f:\n    f.write(f'{os.getpid()}\\n')\n")
+    (folder / "dask_thread_mod.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]))
     monkeypatch.setenv("DASK_PROBE_FILE", str(tmp_path / "imported-by"))
     make_engine()
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         with Pipeline("dask-warm") as p:
             probed(probed(start()))
+            threaded()
         ex = p.run(name="warm", compute={"backend": "dask", "config": {"scheduler": local.scheduler_address}},
                    wait=True)
         assert ex.status == "success", ex.jobs
@@ -530,6 +533,10 @@ def test_an_operations_imports_are_warmed_on_the_worker(tmp_path, monkeypatch, m
         assert len(importers) == 1  # by the worker's fork server, once
         assert importers[0] not in (ex.result("probed"), ex.result("probed_2"))
         assert "jupyter_pipelines.runner.forkserver" in " ".join(psutil.Process(importers[0]).cmdline())
+        # an import with a side effect is left to the job, which says so in its log
+        assert ex.result("threaded") == 2
+        assert "[pipelines] not imported ahead by the fork server, so imported by this job: dask_thread_mod " \
+               "(its import started 1 thread(s)" in ex.logs("threaded")
 
 
 @operation
@@ -539,3 +546,12 @@ def probed(data):
     import dask_probe_mod  # noqa: F401
 
     return os.getpid()
+
+
+@operation
+def threaded():
+    import threading
+
+    import dask_thread_mod  # noqa: F401
+
+    return threading.active_count()
