@@ -3,11 +3,13 @@
 Start and end
 -------------
 ``python -m jupyter_pipelines.runner.forkserver [MODULE ...]`` starts the *root*. It has imported
-what a job needs to run (``runner.process``: the runner and fsspec); it imports the modules given, makes its
-folder (a ``jupyter-pipelines-*`` temporary folder only its user can enter), listens on the unix
-socket ``forkserver`` in it and prints ``ready <socket path>`` — nothing slower comes first: it
-warms up (``warm_up``, a few tiny jobs so that Python's specialised code is inherited) only
-while it has nothing else to do, and imports no other module itself.
+what a job needs to run (``runner.process``: the runner and fsspec); it imports the modules given
+(the client gives none: see below), makes its folder (a ``jupyter-pipelines-*`` temporary folder
+only its user can enter), listens on the unix socket ``forkserver`` in it and prints
+``ready <socket path>`` — nothing slower comes first: it warms up (``warm_up_steps``, a few tiny
+jobs, so that the code Python specialises as it runs is specialised once, here, rather than in
+every job, where each such write copies a page) only while it has nothing else to do, and it never
+imports anything else itself.
 
 The root exits when its parent closes its stdin or dies (watched through a pidfd on Linux, as the
 stdin pipe may be held open by another process the parent forked). As it exits it kills every
@@ -43,9 +45,11 @@ and becomes the new head, with everything the old one had plus the module — on
   a background thread at import), and
 * left no *child process* running (it would be adopted by jobs' trees, or outlive them).
 
-Otherwise ``("refused", why)``: the candidate exits and the head it was forked from — which never
-ran that import — goes on serving, so nothing the import did reaches any job. Jobs that import
-the module then do so themselves, and each says so in one line of its log (``process``).
+Otherwise ``("refused", why)``: the candidate ends the processes it started and exits, and the
+head it was forked from — which never ran that import — goes on serving, so nothing the import
+did reaches any job. Jobs that import the module then do so themselves, and each says so in one
+line of its log (``process.job_child``'s ``note``, written by the client: ``compute/plumbing/
+forkserver.py``, which also gives up on — kills — a candidate whose import takes over 120 s).
 Threads of native libraries that start no Python code (the thread pools of OpenBLAS, MKL or
 OpenMP, which numpy, scipy and scikit-learn start at import) are allowed: those libraries
 re-create their pools after ``fork(2)`` (``pthread_atfork``), and the runner always forked after
@@ -53,9 +57,13 @@ importing numpy. ``("none",)`` says a name is not a module (``from os import pat
 is, ``from os.path import join``: ``os.path.join`` is not) and ``("have",)`` that the head has it
 already; both cost no fork when the head can tell by itself.
 
-The retired head finishes its jobs (reporting their exit codes) and exits; the new head is not a
-subreaper, so the leftovers of its jobs still go to the root. Heads stack up as modules are
-warmed, each forked from the last, so a job pays only for the imports that are new to it.
+Heads stack up as modules are warmed, one at a time, each forked from the last, so a job pays only
+for the imports that are new to it. A head that is replaced retires: it finishes its jobs
+(reporting their exit codes) and exits. The root never does: the client keeps forking jobs that
+import nothing more than the root has from it (a process with pandas costs 2-3 times more to
+fork, copy pages of and end than one without). Heads are not subreapers: the leftovers of their
+jobs go to the root, which ends them all as it exits. A head the client cannot reach any more
+(killed) is replaced by the root, and its modules are warmed again.
 
 Unlike multiprocessing's fork server, children never re-import the parent's ``__main__``,
 so a script or notebook that submits executions is never run again inside a job.
