@@ -252,3 +252,26 @@ def test_a_head_that_died_is_replaced_by_the_root(modules, tmp_path) -> None:
         assert len(importers) == 2 and pid not in importers
     finally:
         server.close()
+
+
+@operation
+def needs_nothing():
+    return "done"
+
+
+def test_an_execution_does_not_wait_for_imports_its_first_jobs_do_not_need(engine, modules, tmp_path) -> None:
+    """The execution's imports are warmed as it starts, in the background: a job that needs none of them
+    runs while a 60 s import is under way, and ends."""
+    (tmp_path / "modules" / "warm_slow_mod.py").write_text("import time\ntime.sleep(60)\n")
+    with Pipeline("mixed") as p:
+        waits_for_slow_import()
+        needs_nothing()
+    ex = p.run(name="mixed")
+    try:
+        wait_until(lambda: ex.jobs["needs_nothing"]["status"] == "success", what="the job that needs no import")
+        assert ex.jobs["waits_for_slow_import"]["status"] in ("pending", "queued", "running")
+        forkserver = next(iter(engine.computes._entries.values())).ready.result().forkserver
+        assert forkserver.queue[:1] == ["warm_slow_mod"]  # still importing
+    finally:
+        ex.cancel()
+    assert ex.wait(30).status == "canceled"
