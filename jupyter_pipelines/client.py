@@ -17,13 +17,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import requests
 
 from .engine import ExecutionManager
 from .errors import BadRequest, Conflict, NotFound, PipelinesError
+
+if TYPE_CHECKING:
+    import requests  # imported by RemoteApi when one is made: a script on the embedded engine never needs it
 
 API_PREFIX = "pipelines/api"
 _ERRORS: dict[int, type[PipelinesError]] = {400: BadRequest, 404: NotFound, 409: Conflict, 413: BadRequest}
@@ -210,6 +211,8 @@ class RemoteApi(Api):
 
     def __init__(self, base_url: str, token: str = "") -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        import requests
+
         self.session = requests.Session()
         if token:
             self.session.headers["Authorization"] = f"token {token}"
@@ -240,6 +243,8 @@ class RemoteApi(Api):
         return data
 
     def reachable(self) -> bool:
+        import requests
+
         try:
             return self.session.get(self.url("backends"), timeout=3).status_code == 200
         except requests.RequestException:
@@ -278,6 +283,8 @@ class RemoteApi(Api):
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Follow the SSE stream, reconnecting with Last-Event-ID until the execution ends."""
+        import requests
+
         while True:
             headers = {"Last-Event-ID": str(after)} if after else {}
             try:
@@ -386,15 +393,47 @@ def find_server() -> tuple[RemoteApi | None, str]:
     return None, "no Jupyter server with the pipelines extension found"
 
 
+def _list_running_servers() -> Iterator[dict[str, Any]]:
+    """What ``jupyter_server.serverapp.list_running_servers`` lists — the jpserver-*.json of live servers —
+    without importing jupyter_server (0.9 s: a script that finds no server would wait that long)."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return
+    folder = jupyter_runtime_dir()
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith("jpserver-") and name.endswith(".json")):
+            continue
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as file:
+                info = json.load(file)
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and isinstance(info.get("pid"), int) and _pid_alive(info["pid"]):
+            yield info
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def _runtime_servers() -> list[tuple[str, str, str]]:
     """Running servers from this user's jpserver-*.json: ``(url, token, why)``, best first."""
-    try:
-        from jupyter_server.serverapp import list_running_servers
-    except ImportError:
-        return []
     cwd = os.path.realpath(os.getcwd())
     ranked = []
-    for order, info in enumerate(list_running_servers()):
+    for order, info in enumerate(_list_running_servers()):
         root = os.path.realpath(info.get("root_dir") or info.get("notebook_dir") or "/nonexistent")
         if info.get("pid") == os.getppid():
             rank, reason = (0, 0), "the server that started this kernel"

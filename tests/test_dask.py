@@ -425,3 +425,131 @@ def test_previews_and_figures_come_back_from_dask(make_engine, cluster, forkserv
     assert [figure["index"] for figure in job["figures"]] == ([0] if draw else [])
     if draw:
         assert EmbeddedApi(engine).figure("default", ex.name, "scores", 0).startswith(b"\x89PNG")
+
+
+# -- the worker plugin: per-worker state, closed with the worker ------------------------------------------
+
+def _marker_spec(tmp_path, name: str) -> dict[str, Any]:
+    source = (f"def mark(path=''):\n"
+              f"    import os\n"
+              f"    open(path, 'w').write(str(os.getpid()))\n"
+              f"    return 1\n")
+    return {"node": name, "kind": "operation", "function": "mark", "source": source,
+            "attributes": {"path": str(tmp_path / f"{name}.ran")}, "inputs": {},
+            "outputs": {"output": str(tmp_path / f"{name}.out")}, "storage": {"protocol": "file", "options": {}}}
+
+
+def test_the_worker_state_lives_in_a_plugin_on_each_worker(cluster, tmp_path) -> None:
+    """A job canceled before its task reaches a worker is remembered by that worker's plugin (not by a
+    module global) and does not run there; the others run as usual."""
+    from jupyter_pipelines.compute.plumbing import daskworker
+    from jupyter_pipelines.paths import Context
+
+    backend = DaskCompute({"scheduler": cluster.scheduler_address}, Context(str(tmp_path), str(tmp_path), 1))
+    client = backend.client
+    try:
+        def state(dask_worker):
+            plugin = dask_worker.plugins[daskworker.PLUGIN_NAME]
+            return [type(plugin).__name__, sorted(plugin.canceled_early), sorted(plugin.running)]
+
+        assert [kind for kind, _, _ in client.run(state).values()] == ["JobsPlugin"] * 2
+        assert not hasattr(daskworker, "_canceled_early") and not hasattr(daskworker, "_running")
+        canceled, kept = f"ex/early/{uuid.uuid4().hex}", f"ex/kept/{uuid.uuid4().hex}"
+        backend.kill(canceled, None)  # before its task exists: every worker remembers it
+        assert all(canceled in early for _, early, _ in client.run(state).values())
+        future = client.submit(daskworker.run_chain, [(canceled, _marker_spec(tmp_path, "early")),
+                                                      (kept, _marker_spec(tmp_path, "kept"))],
+                               "jupyter-pipelines-test", (), True, pure=False)
+        results = future.result(timeout=WAIT)
+        assert results[canceled]["status"] == "canceled" and results[kept]["status"] == "canceled"
+        assert not (tmp_path / "early.ran").exists() and not (tmp_path / "kept.ran").exists()
+        ran_on = client.who_has(future)[future.key][0]
+        remaining = client.run(state)
+        assert canceled not in remaining[ran_on][1]  # forgotten where it was used
+        assert all(canceled not in running and kept not in running for _, _, running in remaining.values())
+        other = client.submit(daskworker.run_chain, [(kept, _marker_spec(tmp_path, "kept"))],
+                              "jupyter-pipelines-test", (), True, pure=False)
+        assert other.result(timeout=WAIT)[kept]["status"] == "success"
+        assert (tmp_path / "kept.ran").exists()
+    finally:
+        backend.close()
+
+
+def test_the_plugin_closes_its_fork_servers_with_the_worker(tmp_path) -> None:
+    """Closing a worker tears its plugin down: its fork server (and so its jobs) end with it."""
+    from jupyter_pipelines.compute.plumbing import daskworker
+    from jupyter_pipelines.paths import Context
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        backend = DaskCompute({"scheduler": local.scheduler_address}, Context(str(tmp_path), str(tmp_path), 1))
+        try:
+            job = f"ex/mark/{uuid.uuid4().hex}"
+            future = backend.client.submit(daskworker.run_chain, [(job, _marker_spec(tmp_path, "mark"))],
+                                           "jupyter-pipelines-test", (), True, pure=False)
+            assert future.result(timeout=WAIT)[job]["status"] == "success"
+
+            def servers(dask_worker):
+                plugin = dask_worker.plugins[daskworker.PLUGIN_NAME]
+                return [server.process.pid for server in plugin.forkservers.values()]
+
+            (pids,) = backend.client.run(servers).values()
+            assert pids and not any(gone(pid) for pid in pids)
+            backend.client.unregister_worker_plugin(daskworker.PLUGIN_NAME)  # its teardown, the worker alive
+            wait_until(lambda: all(gone(pid) for pid in pids), what="the plugin's fork server to end with it")
+
+            job = f"ex/mark/{uuid.uuid4().hex}"  # a task on a worker without the plugin gets one
+            again = backend.client.submit(daskworker.run_chain, [(job, _marker_spec(tmp_path, "again"))],
+                                          "jupyter-pipelines-test", (), True, pure=False)
+            assert again.result(timeout=WAIT)[job]["status"] == "success"
+            (pids,) = backend.client.run(servers).values()
+            assert pids and not any(gone(pid) for pid in pids)
+            local.scale(0)  # the worker closes (whatever results it holds)
+            wait_until(lambda: all(gone(pid) for pid in pids), what="the worker's fork server to end with it")
+        finally:
+            backend.close()
+
+
+def test_an_operations_imports_are_warmed_on_the_worker(tmp_path, monkeypatch, make_engine) -> None:
+    """The worker's fork server imports what an operation imports, once; the job does not import it again."""
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    (folder / "dask_probe_mod.py").write_text(
+        "import os\nwith open(os.environ['DASK_PROBE_FILE'], 'a') as f:\n    f.write(f'{os.getpid()}\\n')\n")
+    (folder / "dask_thread_mod.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setenv("DASK_PROBE_FILE", str(tmp_path / "imported-by"))
+    make_engine()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        with Pipeline("dask-warm") as p:
+            probed(probed(start()))
+            threaded()
+        ex = p.run(name="warm", compute={"backend": "dask", "config": {"scheduler": local.scheduler_address}},
+                   wait=True)
+        assert ex.status == "success", ex.jobs
+        importers = [int(pid) for pid in (tmp_path / "imported-by").read_text().split()]
+        assert len(importers) == 1  # by the worker's fork server, once
+        assert importers[0] not in (ex.result("probed"), ex.result("probed_2"))
+        assert "jupyter_pipelines.runner.forkserver" in " ".join(psutil.Process(importers[0]).cmdline())
+        # an import with a side effect is left to the job, which says so in its log
+        assert ex.result("threaded") == 2
+        assert "[pipelines] not imported ahead by the fork server, so imported by this job: dask_thread_mod " \
+               "(its import started 1 thread(s)" in ex.logs("threaded")
+
+
+@operation
+def probed(data):
+    import os
+
+    import dask_probe_mod  # noqa: F401
+
+    return os.getpid()
+
+
+@operation
+def threaded():
+    import threading
+
+    import dask_thread_mod  # noqa: F401
+
+    return threading.active_count()

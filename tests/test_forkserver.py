@@ -84,7 +84,7 @@ def test_a_dead_spare_is_not_taken_for_a_waiting_one_before_the_server_reaps_it(
     """The fork server tells a connection its child died only once it reaped it: until then the dead
     spare is a zombie with a silent connection, and was handed out (its job then 'died' at once)."""
     server.prefork()
-    conn, pid = server.spare.result()
+    conn, pid = server.spare.result()[:2]
     assert forkserver_client._waiting(conn, pid)
     os.kill(server.process.pid, signal.SIGSTOP)  # the server cannot reap until it continues
     try:

@@ -32,6 +32,10 @@ class JobResult:
 
 
 class JobCallbacks(Protocol):
+    def queued(self) -> None:
+        """A job handed over before the jobs it needs had succeeded (``after``) now waits for a run slot
+        (a backend may skip this when the job starts at once)."""
+
     def started(self, pid: int | None, pid_started: float | None) -> None:
         """The job left the queue and runs now."""
 
@@ -55,6 +59,10 @@ class ComputeBackend(Backend):
     #: once those jobs succeeded (and ends it ``canceled`` if one did not), without a round trip
     #: through the engine between them.
     chains: ClassVar[bool] = False
+    #: A backend that chains may also run a linear chain of jobs as one unit of its own (one Dask
+    #: task): then the engine hands it each chain at once (``submit_chain``), else each job as soon
+    #: as it knows it.
+    fuses_chains: ClassVar[bool] = False
 
     @classmethod
     def connect_timeout(cls, config: Mapping[str, Any]) -> float:
@@ -63,6 +71,11 @@ class ComputeBackend(Backend):
 
     def check_storage(self, spec: dict[str, Any], what: str = "the execution's storage") -> None:
         """Raise BadRequest when jobs of this backend cannot reach storage opened with ``spec``."""
+
+    def prepare(self, sources: Sequence[str], protocols: Sequence[str] = ()) -> None:
+        """An execution is about to run operations with these ``sources``, reading and writing
+        filesystems of these fsspec ``protocols``: get ready for them (e.g. import their modules
+        ahead), in the background — this must not delay the first job."""
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> JobHandle:
         """Start ``job`` (``after`` is only given to backends that ``chain``)."""

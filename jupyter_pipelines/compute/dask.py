@@ -7,13 +7,18 @@ How a job runs
   the other anyway, and as one task it runs without a scheduler round trip between its jobs,
   as Dask's own graph optimisation fuses linear chains. A task runs after the tasks it depends
   on (chained on their futures, so before the engine hears of their end).
-* The task runs in a worker thread but each job runs in **its own process** on that worker
-  (Dask cannot kill a running thread; a process can be killed). By default the process is
-  forked from a pre-warmed fork server that each worker process starts lazily
-  (``runner/forkserver.py``, which kills its job processes when it ends), and the
-  next job's process is forked while one runs; with ``forkserver=False`` it is a fresh
-  ``python -m jupyter_pipelines.runner`` subprocess instead. Either way the job leads its own
-  session and keeps track of what it starts, so a cancel kills all of it (``runner.tree``).
+* The task (``compute/plumbing/daskworker.py``) runs in a worker thread but each job runs in
+  **its own process** on that worker (Dask cannot kill a running thread; a process can be
+  killed). By default the process is forked from a pre-warmed fork server that each worker
+  process starts lazily (``runner/forkserver.py``, which kills its job processes when it ends),
+  the next job's process is forked while one runs, and the modules the operations import are
+  imported ahead in the fork server (for a whole execution as it starts: ``prepare``); with
+  ``forkserver=False`` it is a fresh ``python -m jupyter_pipelines.runner`` subprocess instead.
+  Either way the job leads its own session and keeps track of what it starts, so a cancel kills
+  all of it (``runner.tree``).
+* What a worker keeps — its fork servers, its running jobs, the jobs canceled before their task
+  came — lives in a ``distributed.WorkerPlugin`` the backend registers as it connects, per worker
+  and closed with it (``daskworker.JobsPlugin``).
 * The job spec (which may hold credentials for the storage and the inputs) travels in memory
   only: pickled in the task's arguments, then over the fork server's unix socket or the
   subprocess's stdin — never in an argument list, an environment variable or a file.
@@ -38,7 +43,7 @@ Cancel
 ------
 ``cancel`` drops a task none of whose jobs has started (``future.cancel()``) once all its jobs
 are canceled; for a job that may be running it calls, on the worker(s), a function that marks
-the job canceled in that worker's registry and kills its process group (a job that starts
+the job canceled in that worker's plugin and kills its process group (a job that starts
 later sees the mark and does not run, nor do the jobs after it in its chain). This reaches the
 process at once, with no polling of a per-job ``distributed.Event``.
 
@@ -53,15 +58,7 @@ results): the engine keeps what they reported first.
 """
 from __future__ import annotations
 
-import json
 import os
-import select
-import selectors
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -71,13 +68,11 @@ from typing import Any, Mapping, Sequence
 from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field, parse_config
+from ..runner.imports import filesystem_modules, modules_of
 from ..runner.job import open_nofollow
 from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
-from .plumbing.forkserver import ForkServer, read_outcome
-from ..runner.tree import kill_tree, start_time
 
 TOPIC_PREFIX = "jupyter-pipelines-"
-LOG_CHUNK = 16 << 10  # bytes per log event at most (the scheduler keeps the last 1000 events of a topic)
 WORKER_DIED = "the Dask worker running it died"
 
 
@@ -87,261 +82,6 @@ def check_storage(spec: Mapping[str, Any], what: str = "the execution's storage"
         raise BadRequest(f"the dask compute backend cannot use {what}: 'memory' storage lives in one process's "
                          "memory and cannot be shared with Dask workers; choose 'local' (workers on this machine), "
                          "'s3', 'sciserver-files' or another shared storage")
-
-
-# ================================================================================================
-# Worker side: runs inside the Dask worker process.
-# ================================================================================================
-
-_forkservers: dict[tuple[str, ...], ForkServer] = {}
-_registry_lock = threading.Lock()
-_running: dict[str, dict[str, Any]] = {}  # job id -> {"pid": int | None, "canceled": bool}
-_canceled_early: dict[str, float] = {}  # job ids canceled before their task started here
-
-
-def _forkserver(preload: tuple[str, ...]) -> ForkServer:
-    with _registry_lock:
-        server = _forkservers.get(preload)
-        if server is None:
-            server = _forkservers[preload] = ForkServer(preload)
-        return server
-
-
-def _cancel_on_worker(job_id: str) -> bool:
-    """Run on a worker by ``client.run``: mark the job canceled and kill its processes."""
-    with _registry_lock:
-        entry = _running.get(job_id)
-        if entry is None:
-            now = time.time()
-            for key, when in list(_canceled_early.items()):
-                if now - when > 3600:
-                    del _canceled_early[key]
-            _canceled_early[job_id] = now
-            return False
-        entry["canceled"] = True
-        pid = entry["pid"]
-    if pid:
-        kill_tree(pid)
-    return True
-
-
-def _register(job_id: str) -> dict[str, Any]:
-    with _registry_lock:
-        entry = {"pid": None, "canceled": _canceled_early.pop(job_id, None) is not None}
-        _running[job_id] = entry
-        return entry
-
-
-def _set_pid(entry: dict[str, Any], pid: int) -> bool:
-    """Record the job's pid; True if it was canceled meanwhile (then it is killed)."""
-    with _registry_lock:
-        entry["pid"] = pid
-        canceled = entry["canceled"]
-    if canceled:
-        kill_tree(pid)
-    return canceled
-
-
-class _Reporter:
-    """Sends a job's events to the engine through the scheduler."""
-
-    def __init__(self, topic: str, job_id: str) -> None:
-        from distributed import get_worker
-
-        self.worker = get_worker()
-        self.topic = topic
-        self.job_id = job_id
-        self.pending = b""
-
-    def send(self, kind: str, **data: Any) -> None:
-        self.worker.log_event(self.topic, {"job": self.job_id, "kind": kind, **data})
-
-    def output(self, data: bytes) -> None:
-        """Forward output; whole lines go at once, a partial line waits for its end (or ``flush``)."""
-        self.pending += data
-        cut = self.pending.rfind(b"\n") + 1
-        if cut:
-            self._send_text(self.pending[:cut])
-            self.pending = self.pending[cut:]
-        if len(self.pending) >= LOG_CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self._send_text(self.pending)
-            self.pending = b""
-
-    def _send_text(self, data: bytes) -> None:
-        for start in range(0, len(data), LOG_CHUNK):
-            self.send("log", text=data[start:start + LOG_CHUNK].decode("utf-8", "replace"))
-
-
-def run_chain(jobs: list[tuple[str, dict[str, Any]]], topic: str, preload: tuple[str, ...], use_forkserver: bool,
-              *upstream: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The Dask task of a chain of jobs: run them one after the other, each in its own process.
-
-    A job runs only if the one before it succeeded (the first: if all the jobs in ``upstream``,
-    the results of the tasks it was chained after, did); the others end ``canceled`` without
-    running. Returns each job's result by job id.
-    """
-    results: dict[str, dict[str, Any]] = {}
-    go = all(result.get("status") == "success" for task in upstream for result in task.values())
-    for job_id, spec in jobs:
-        results[job_id] = _run_job(job_id, spec, topic, preload, use_forkserver, go)
-        go = results[job_id]["status"] == "success"
-    return results
-
-
-def _run_job(job_id: str, spec: dict[str, Any], topic: str, preload: tuple[str, ...], use_forkserver: bool,
-             go: bool) -> dict[str, Any]:
-    """Run one job in its own process (unless ``go`` is false), stream its output, report its end."""
-    reporter = _Reporter(topic, job_id)
-    entry = _register(job_id)
-    try:
-        if entry["canceled"] or not go:
-            result: dict[str, Any] = {"status": "canceled", "exit_code": None}
-        elif use_forkserver:
-            result = _run_forked(spec, preload, entry, reporter)
-        else:
-            result = _run_subprocess(spec, entry, reporter)
-    except Exception as error:  # noqa: BLE001 - the engine must always hear the end
-        result = {"status": "failed", "exit_code": None,
-                  "error": f"could not run the job on the Dask worker: {type(error).__name__}: {error}"}
-    finally:
-        with _registry_lock:
-            _running.pop(job_id, None)
-    reporter.flush()
-    reporter.send("end", result=result)
-    return result
-
-
-def _started(reporter: _Reporter, pid: int) -> None:
-    reporter.send("started", pid=pid, pid_started=start_time(pid), worker=reporter.worker.address,
-                  host=os.uname().nodename)
-
-
-def _run_forked(spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str, Any],
-                reporter: _Reporter) -> dict[str, Any]:
-    server = _forkserver(preload)
-    folder = ""
-    read_fd = keep_open = -1
-    conn: Any = None
-    outcome: tuple[str, Any] | None = None
-    code: int | None = None
-    try:
-        conn, pid = server.child()
-        if _set_pid(entry, pid):
-            return {"status": "canceled", "exit_code": None}
-        folder = tempfile.mkdtemp(prefix="job-", dir=server.folder)  # goes with the server's if this worker dies
-        fifo = os.path.join(folder, "output")
-        os.mkfifo(fifo, 0o600)
-        read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        keep_open = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before the job has opened it
-        conn.send((spec, fifo))  # the child opens the fifo as its stdout and stderr
-        _started(reporter, pid)
-        server.prefork()  # the next job's child, forked while this one runs
-        selector = selectors.DefaultSelector()
-        selector.register(conn.fileno(), selectors.EVENT_READ, "conn")
-        selector.register(read_fd, selectors.EVENT_READ, "output")
-        done = False
-        while not done:
-            for key, _ in selector.select(timeout=1.0):
-                if key.data == "output":
-                    _drain(read_fd, reporter)
-                    continue
-                try:
-                    outcome, code = read_outcome(conn)
-                except (EOFError, OSError):
-                    pass
-                done = True
-                break
-        selector.close()
-        os.close(keep_open)
-        keep_open = -1
-        deadline = time.monotonic() + 1.0  # a leftover grandchild may hold the fifo: don't wait for it
-        while time.monotonic() < deadline and _drain(read_fd, reporter, wait=0.05):
-            pass
-    finally:
-        if conn is not None:
-            conn.close()
-        for fd in (keep_open, read_fd):
-            if fd >= 0:
-                os.close(fd)
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
-    if entry["canceled"]:
-        return {"status": "canceled", "exit_code": code}
-    if outcome and outcome[0] == "ok":
-        return {"status": "success", "exit_code": code, "outputs": outcome[1]["outputs"],
-                "figures": outcome[1].get("figures") or []}
-    if outcome:
-        return {"status": "failed", "exit_code": code, **outcome[1]}
-    return {"status": "failed", "exit_code": code, "error": _death(code)}
-
-
-def _drain(fd: int, reporter: _Reporter, wait: float = 0.0) -> bool:
-    """Forward what can be read now; False at EOF (no writer left)."""
-    if wait:
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
-            return True
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return True
-        if not data:
-            return False
-        reporter.output(data)
-
-
-def _run_subprocess(spec: dict[str, Any], entry: dict[str, Any], reporter: _Reporter) -> dict[str, Any]:
-    result_r, result_w = os.pipe()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_pipelines.runner", "--result-fd", str(result_w)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(result_w,),
-        start_new_session=True, close_fds=True)
-    os.close(result_w)
-    try:
-        if _set_pid(entry, process.pid):
-            process.wait()
-            return {"status": "canceled", "exit_code": process.returncode}
-        _started(reporter, process.pid)
-        assert process.stdin is not None and process.stdout is not None
-        try:
-            process.stdin.write(json.dumps(spec).encode())  # the spec (and its secrets) only on stdin
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-        os.set_blocking(process.stdout.fileno(), False)
-        while _drain(process.stdout.fileno(), reporter, wait=1.0):
-            if process.poll() is not None:
-                _drain(process.stdout.fileno(), reporter)
-                break
-        code = process.wait()
-        with os.fdopen(result_r, "rb") as file:
-            result_r = -1
-            text = file.read()
-    finally:
-        if result_r >= 0:
-            os.close(result_r)
-        if process.poll() is None:
-            kill_tree(process.pid)
-            process.wait()
-    if entry["canceled"]:
-        return {"status": "canceled", "exit_code": code}
-    if not text:
-        return {"status": "failed", "exit_code": code, "error": _death(code)}
-    result = json.loads(text)
-    result["exit_code"] = code
-    result.pop("seconds", None)
-    return result
-
-
-def _death(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"the job process was killed by {signal.Signals(-code).name}"
-    return f"the job process exited with code {code} without reporting a result"
 
 
 # ================================================================================================
@@ -496,6 +236,7 @@ class DaskCompute(ComputeBackend):
     name = "dask"
     drops_queued = False  # start notices arrive as Dask events, possibly after a failure
     chains = True  # a job waits for its inputs in the cluster: no round trip through the engine
+    fuses_chains = True  # a linear chain is one Dask task
     title = "Dask cluster"
     description = ("Each operation as a task on a Dask distributed cluster, in its own process on the worker "
                    "(a LocalCluster on this machine when no scheduler is given).")
@@ -509,7 +250,8 @@ class DaskCompute(ComputeBackend):
         Field("retries", "int", 1, "Times an operation runs again when the worker running it dies", choices=(0, 1, 2, 3)),
         Field("forkserver", "bool", True, "Fork each operation from a pre-warmed process on the worker "
               "(else start a new Python interpreter per operation)"),
-        Field("preload", "str", "numpy,pandas", "Modules the pre-warmed process imports, comma-separated"),
+        Field("preload", "str", "", "Modules the pre-warmed process also imports, comma-separated, once the first "
+              "operation runs on a worker (those the operations import are imported ahead anyway)"),
         Field("timeout", "float", 30.0, "Seconds to wait for the scheduler when connecting", minimum=0.1,
               maximum=3600),
     )
@@ -553,11 +295,30 @@ class DaskCompute(ComputeBackend):
         except (OSError, TimeoutError) as error:
             self.close()
             raise BadRequest(f"cannot connect to the Dask scheduler {address or '(LocalCluster)'}: {error}") from None
+        from .plumbing.daskworker import PLUGIN_NAME, JobsPlugin
+
+        try:
+            self.client.register_plugin(JobsPlugin(), name=PLUGIN_NAME)
+        except Exception as error:  # noqa: BLE001 - e.g. a scheduler that cannot import this package
+            self.close()
+            raise BadRequest(f"cannot set up the Dask workers of {address or '(LocalCluster)'}: "
+                             f"{type(error).__name__}: {error}") from None
         self.client.subscribe_topic(self.topic, self._on_event)
 
     # -- engine API
     def check_storage(self, spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
         check_storage(spec, what)
+
+    def prepare(self, sources: Sequence[str], protocols: Sequence[str] = ()) -> None:
+        """Have every worker's fork server import the operations' modules ahead (not waited for)."""
+        if not self.config["forkserver"] or self.client is None:
+            return
+        from .plumbing.daskworker import warm_on_worker
+
+        modules = [*filesystem_modules(protocols), *(module for source in sources for module in modules_of(source))]
+        if modules:
+            self.client.run(warm_on_worker, self.preload, list(dict.fromkeys(modules)), wait=False,
+                            on_error="ignore")
 
     def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
         return self._submit_task([DaskJob(self, job, callbacks)], after)[0]
@@ -579,6 +340,8 @@ class DaskCompute(ComputeBackend):
                 self.jobs[handle.id] = handle
         key = f"jupyter-pipelines-{handles[0].job.node}-{uuid.uuid4().hex}"
         chain = [(handle.id, dict(handle.job.spec)) for handle in handles]
+        from .plumbing.daskworker import run_chain
+
         task.future = self.client.submit(run_chain, chain, self.topic, self.preload, self.config["forkserver"],
                                          *futures.values(), key=key, pure=False, resources=self.resources or None)
         task.future.add_done_callback(lambda future: self.callback_thread.submit(task.on_done, future))
@@ -587,8 +350,10 @@ class DaskCompute(ComputeBackend):
     def kill(self, job_id: str, worker: str | None) -> None:
         if self.client is None:
             return
+        from .plumbing.daskworker import cancel_on_worker
+
         try:
-            self.client.run(_cancel_on_worker, job_id, workers=[worker] if worker else None, on_error="ignore")
+            self.client.run(cancel_on_worker, job_id, workers=[worker] if worker else None, on_error="ignore")
         except Exception:  # noqa: BLE001 - the worker may be gone; its fork server kills the job then
             pass
 

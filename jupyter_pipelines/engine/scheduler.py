@@ -30,16 +30,37 @@ class _Callbacks:
         self.run = run
         self.node = node
 
+    def queued(self) -> None:
+        run = self.run
+        with run.lock:
+            if self.node in run.dropped or run.over or self.node in run.recorded:
+                return
+            run.recorded.add(self.node)
+            attempt = run.attempts[self.node]
+        run.store.update_job(run.execution_id, self.node, status=JobStatus.QUEUED, **_new_attempt(attempt))
+
     def started(self, pid: int | None, pid_started: float | None) -> None:
-        if not self.run.mark_started(self.node):
-            return  # dropped after another job failed; the backend is killing it
-        self.run.store.update_job(self.run.execution_id, self.node, status=JobStatus.RUNNING, started=now(), pid=pid,
-                                  pid_started=pid_started)
+        run = self.run
+        with run.lock:
+            if not run.mark_started(self.node):
+                return  # dropped after another job failed; the backend is killing it
+            first = self.node not in run.recorded  # handed over ahead, and it starts at once: one write
+            run.recorded.add(self.node)
+            attempt = run.attempts[self.node]
+        values = _new_attempt(attempt) if first else {}
+        run.store.update_job(run.execution_id, self.node, **{**values, "status": JobStatus.RUNNING, "started": now(),
+                                                             "pid": pid, "pid_started": pid_started})
 
     def finished(self, result: JobResult) -> None:
         if result.status == JobStatus.FAILED:
             self.run.halt()  # now, on the backend's thread, before it can start another queued job
         self.run.completions.put((self.node, result))
+
+
+def _new_attempt(attempt: int) -> dict[str, Any]:
+    """The columns that start attempt ``attempt`` of a job."""
+    return {"attempt": attempt, "started": None, "ended": None, "exit_code": None, "error": None, "traceback": None,
+            "outputs": [], "figures": [], "pid": None}
 
 
 class ExecutionRun:
@@ -81,6 +102,9 @@ class ExecutionRun:
         self.stopping = threading.Event()
         self.over = False  # the run gave up after an engine failure: backends' late news is ignored
         self.suspects: set[str] = set()  # jobs the watchdog found gone once
+        #: Jobs whose current attempt is in the store. A job handed to a backend before the jobs it needs
+        #: ended stays ``pending`` there until the backend queues or starts it (and ``queued`` here).
+        self.recorded: set[str] = set()
         self.thread = threading.Thread(target=self._main, name=f"execution-{record.name}", daemon=True)
 
     def start(self) -> None:
@@ -138,6 +162,7 @@ class ExecutionRun:
     def _loop(self) -> None:
         if not self.store.start_execution(self.execution_id):
             return  # it ended (was canceled) before its run began
+        self._prepare()
         while True:
             if self.stopping.is_set():
                 return
@@ -159,6 +184,18 @@ class ExecutionRun:
             self._skip_rest()
             return self._finish(ExecutionStatus.FAILED, self.failed)
         self._finish(ExecutionStatus.SUCCESS, None)
+
+    def _prepare(self) -> None:
+        """Tell the backend which operations will run, so it can get ready for them in the background."""
+        sources: dict[str, None] = {}
+        for node in self.order:
+            definition = self.pipeline.nodes[node]
+            if self.status[node] == JobStatus.PENDING and definition.kind == "operation":
+                sources[self.pipeline.operations[definition.operation or ""].source] = None
+        try:
+            self.compute.prepare(list(sources))
+        except Exception:  # noqa: BLE001 - only ever a matter of speed
+            self.log.exception("execution %r: the compute backend could not prepare its operations", self.name)
 
     def _ready(self) -> Iterator[str]:
         """Pending jobs whose dependencies succeeded (or, on a backend that chains, are on their way).
@@ -196,7 +233,7 @@ class ExecutionRun:
                 self._submit_ready()
 
     def _submit_ready(self) -> None:
-        """Queue every ready job; on a backend that chains, linear chains go to it as one unit."""
+        """Queue every ready job; on a backend that fuses chains, linear chains go to it as one unit."""
         chains: list[list[tuple[str, JobSpec]]] = []
         chain_of: dict[str, list[tuple[str, JobSpec]]] = {}
         for node in self._ready():
@@ -205,11 +242,18 @@ class ExecutionRun:
             os.makedirs(os.path.dirname(spec.log_path), mode=0o700, exist_ok=True)
             reset_log(spec.log_path)
             self.status[node] = JobStatus.QUEUED
-            self.store.update_job(self.execution_id, node, status=JobStatus.QUEUED, attempt=self.attempts[node], started=None,
-                                  ended=None, exit_code=None, error=None, traceback=None, outputs=[], figures=[],
-                                  pid=None)
+            ahead = self.compute.chains and not self.compute.fuses_chains
+            after = [self.handles[dep] for dep in self.dependencies[node] if self.status[dep] != JobStatus.SUCCESS] \
+                if ahead else []
+            if not after:
+                self.recorded.add(node)
+                self.store.update_job(self.execution_id, node, status=JobStatus.QUEUED, **_new_attempt(self.attempts[node]))
             if not self.compute.chains:
                 self.handles[node] = self.compute.submit(spec, _Callbacks(self, node))
+                continue
+            if not self.compute.fuses_chains:  # each job now, after those it needs that have not succeeded yet;
+                # it stays pending in the store until the backend queues or starts it
+                self.handles[node] = self.compute.submit(spec, _Callbacks(self, node), after=after)
                 continue
             before = self._sole_dependency(node)
             if before in chain_of and len(self.dependents[before]) == 1:  # ``before`` ends its chain

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
 import traceback
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -39,6 +41,41 @@ def failure(error: BaseException) -> dict[str, Any]:
     return {"error": message, "traceback": user_traceback(error)}
 
 
+_WARM_UP_SOURCE = "def warm_up(value=None):\n    return value if value is not None else {'step': 0}\n"
+
+
+def warm_up_steps(folder: str, runs: int = 16) -> Iterator[None]:
+    """Run tiny jobs (write a value; read it and write it again) in ``folder``, one per step; the
+    folder is made at the first step and removed at the last (or when the iterator is closed).
+
+    Python specialises code as it runs it, writing into its code objects: code that already ran
+    in the fork server is not specialised again in each job, where every such write copies a page.
+    """
+    storage = {"protocol": "file", "options": {}}
+    first, second = os.path.join(folder, "first"), os.path.join(folder, "second")
+    owner = os.getpid()  # a forked child that drops this iterator must not remove the folder
+    try:
+        os.mkdir(folder, 0o700)
+        for _ in range(runs):
+            run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
+                     "inputs": {}, "outputs": {"output": first}, "storage": storage})
+            yield
+            run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
+                     "inputs": {"value": first}, "outputs": {"output": second}, "storage": storage})
+            yield
+    except Exception:  # noqa: BLE001 - only ever a matter of speed
+        pass
+    finally:
+        if os.getpid() == owner:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def warm_up(folder: str, runs: int = 16) -> None:
+    """All of :func:`warm_up_steps` at once."""
+    for _ in warm_up_steps(folder, runs):
+        pass
+
+
 #: The exit code of a child after it reported each kind of outcome: the report is final.
 OUTCOME_EXIT_CODES = {"ok": 0, "error": 1}
 
@@ -56,23 +93,24 @@ def reset_log(path: str) -> None:
 
 
 def job_child(conn: Connection) -> None:
-    """In a freshly forked child: lead a new session, send our pid, run the job, report, exit.
+    """In a freshly forked child: lead a new session, send our pid and start time, run the job, report, exit.
 
-    The request is ``(spec, log_path[, wait])``; with ``wait`` the child is prepared ahead of its
-    turn and runs once a second message arrives. stdout and stderr go to the log file as they are
-    written, and are closed before the outcome is sent: after it the child only exits (with
-    ``OUTCOME_EXIT_CODES[kind]``), so the parent need not wait for that.
+    The request is ``(spec, log_path[, wait[, note]])``; with ``wait`` the child is prepared ahead
+    of its turn and runs once a second message arrives; ``note`` is a line for the log before the
+    job runs (say, which of its imports the fork server could not make for it). stdout and stderr
+    go to the log file as they are written, and are closed before the outcome is sent: after it
+    the child only exits (with ``OUTCOME_EXIT_CODES[kind]``), so the parent need not wait for that.
     """
     code = 1
     try:
         os.setsid()
-        become_job()
-        conn.send(("pid", os.getpid()))
+        started = become_job()
+        conn.send(("pid", os.getpid(), started))
         request = conn.recv()
         spec, log_path = request[0], request[1]
         if len(request) > 2 and request[2]:
             conn.recv()  # prepared ahead of its turn: wait for the word to go
-        outcome = _run(spec, log_path)
+        outcome = _run(spec, log_path, request[3] if len(request) > 3 else None)
         code = OUTCOME_EXIT_CODES[outcome[0]]
         _close_output()
         conn.send(outcome)
@@ -83,7 +121,7 @@ def job_child(conn: Connection) -> None:
             os._exit(code)
 
 
-def _run(spec: dict[str, Any], log_path: str) -> tuple[str, Any]:
+def _run(spec: dict[str, Any], log_path: str, note: str | None = None) -> tuple[str, Any]:
     """Run the job with its output going to its log; what it left running is killed once it returns."""
     try:
         log = open_nofollow(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -94,6 +132,8 @@ def _run(spec: dict[str, Any], log_path: str) -> tuple[str, Any]:
         os.dup2(log.fileno(), 2)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)
+    if note:
+        sys.stderr.write(f"[pipelines] {note}\n")
     try:
         outcome: tuple[str, Any] = ("ok", run_job(spec))
     except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine

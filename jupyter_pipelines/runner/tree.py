@@ -28,8 +28,10 @@ import ctypes
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:  # imported where used: a script, the engine and a job process often need none of it
+    import psutil
 
 #: The environment variable that marks every process of a job (see ``job_cookie``).
 JOB_ENV = "JUPYTER_PIPELINES_JOB"
@@ -37,15 +39,48 @@ _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch, as psutil's ``create_time`` gives it:
+    the same arithmetic on the same /proc values, without importing psutil or touching its
+    objects — a forked job computes its own first thing, and each page it touches is copied);
+    None if there is no such process."""
     try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+        with open("/proc/stat", "rb") as file:  # read each time, as psutil does
+            boot = next(float(line.split()[1]) for line in file if line.startswith(b"btime"))
+        return float(data[data.rfind(b")") + 2:].split()[19]) / _CLOCK_TICKS + boot
+    except FileNotFoundError:
         return None
+    except (OSError, StopIteration, IndexError, ValueError):  # no /proc (not Linux)
+        import psutil
+
+        try:
+            return psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
+
+
+def own_start_time() -> float | None:
+    """This process's start time, as :func:`start_time` gives it."""
+    return start_time(os.getpid())
 
 
 def is_running(pid: int) -> bool:
     """True if ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+        return data[data.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux)
+        pass
+    import psutil
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -71,11 +106,15 @@ def adopt_orphans() -> None:
         raise OSError(error, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(error)}")
 
 
-def become_job() -> None:
-    """In a new job process, before it runs anything: keep its orphans, and mark what it starts with its cookie."""
+def become_job() -> float:
+    """In a new job process, before it runs anything: keep its orphans, and mark what it starts with its
+    cookie; returns its start time (as :func:`start_time` gives it)."""
     adopt_orphans()
-    me = psutil.Process()
-    os.environ[JOB_ENV] = job_cookie(me.pid, me.create_time())
+    started = own_start_time()
+    if started is None:
+        raise OSError("cannot read this process's start time")
+    os.environ[JOB_ENV] = job_cookie(os.getpid(), started)
+    return started
 
 
 def kill_tree(pid: int, started: float | None = None) -> None:
@@ -101,6 +140,8 @@ def end_descendants() -> None:
             os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return  # no child, so (as a subreaper) no descendant at all: the common case, and cheap
+    import psutil
+
     me = psutil.Process()
     _kill(_stop_all(lambda: me.children(recursive=True)))
 
@@ -108,6 +149,8 @@ def end_descendants() -> None:
 def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
     """This user's live processes of a job: its process ``pid`` if ``alive``, those carrying its ``cookie``,
     and all their descendants."""
+    import psutil
+
     uid = os.getuid()
     children: dict[int, list[psutil.Process]] = {}
     found: list[psutil.Process] = []
@@ -128,6 +171,8 @@ def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
 
 
 def _carries(process: psutil.Process, cookie: str) -> bool:
+    import psutil
+
     try:
         return process.environ().get(JOB_ENV) == cookie
     except psutil.Error:
@@ -136,6 +181,8 @@ def _carries(process: psutil.Process, cookie: str) -> bool:
 
 def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
     """SIGSTOP what ``find`` returns, and again what it returns then, until nothing new: all of it."""
+    import psutil
+
     stopped: dict[int, psutil.Process] = {}
     while True:
         new = [process for process in find() if process.pid not in stopped]
@@ -150,6 +197,8 @@ def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
 
 
 def _kill(processes: list[psutil.Process]) -> None:
+    import psutil
+
     for process in processes:
         try:
             process.kill()

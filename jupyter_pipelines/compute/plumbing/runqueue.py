@@ -42,6 +42,19 @@ class RunQueue(Generic[J]):
             self.waiting.append(job)
             self._dispatch()
 
+    def has_room(self) -> bool:
+        """Whether a job put now would start at once (unless another comes first)."""
+        return self.free > 0 and not self.waiting and not self.closed
+
+    def claim(self) -> bool:
+        """Take a free slot for a job that then starts outside the queue, on the caller's thread (only
+        when nobody waits in line, so the order is kept); False when there is none."""
+        with self.lock:
+            if self.closed or self.waiting or self.free <= 0:
+                return False
+            self.free -= 1
+            return True
+
     def withdraw(self, job: J) -> bool:
         """Take ``job`` out of the queue; False if it already started (or was never queued)."""
         with self.lock:
