@@ -15,8 +15,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import w1_chain, w2_fan, w3_large  # noqa: E402
 from publish import publish  # noqa: E402
+from workloads import w1_chain, w2_fan, w3_large  # noqa: E402
 
 from jupyter_pipelines.compute.base import ComputeBackend  # noqa: E402
 from jupyter_pipelines.compute.dask import DaskCompute  # noqa: E402
@@ -85,8 +85,8 @@ def bench_dask(home: str, repeat: int) -> dict[str, float]:
 
 
 def bench_s3(home: str) -> dict[str, float]:
-    from moto.server import ThreadedMotoServer
     import s3fs
+    from moto.server import ThreadedMotoServer
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,9 +20,9 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # the external cluster of the tests
-from workloads import w2_fan  # noqa: E402
-from publish import publish  # noqa: E402
 from external_dask import ExternalCluster  # noqa: E402
+from publish import publish  # noqa: E402
+from workloads import w2_fan  # noqa: E402
 
 from jupyter_pipelines.engine import ExecutionManager  # noqa: E402
 
@@ -47,8 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     import logging
 
-    from moto.server import ThreadedMotoServer
     import s3fs
+    from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # (one line per request otherwise)
 

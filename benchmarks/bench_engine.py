@@ -20,8 +20,8 @@ import zlib
 import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import W3_BYTES, w1_chain, w2_fan, w3_large  # noqa: E402
 from publish import publish  # noqa: E402
+from workloads import W3_BYTES, w1_chain, w2_fan, w3_large  # noqa: E402
 
 from jupyter_pipelines.engine import ExecutionManager  # noqa: E402
 

@@ -11,13 +11,15 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .capture import OPERATION_MARK, capture_source
 from .errors import BadRequest
 
 FORMAT_VERSION = 1
 DEFAULT_PROJECT = "default"
+#: What a node is: a call of an operation, or an Input or Output artifact.
+NodeKind = Literal["operation", "input", "output"]
 ATTRIBUTE_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "float": (int, float),
@@ -147,7 +149,7 @@ class Node:
     """A step of the pipeline: an operation call, an Input or an Output artifact."""
 
     id: str
-    kind: str  # "operation" | "input" | "output"
+    kind: NodeKind
     operation: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Ref] = field(default_factory=dict)

@@ -14,13 +14,26 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from job_operations import (  # noqa: E402
+    broken,
+    chatty,
+    daemon_pids,
+    daemons,
+    join2,
+    kill_recorded,
+    numbers,
+    parity,
+    start,
+    total,
+    tree,
+    waits_for_failure,
+)
+from polling import WAIT, gone, wait_until  # noqa: E402
+
 from jupyter_pipelines import Pipeline, operation  # noqa: E402
-from jupyter_pipelines.compute.base import ComputeBackend, JobResult, JobSpec  # noqa: E402
+from jupyter_pipelines.compute.base import ComputeBackend, Job, JobResult  # noqa: E402
 from jupyter_pipelines.compute.dask import WORKER_DIED, DaskCompute, check_storage  # noqa: E402
 from jupyter_pipelines.errors import BadRequest  # noqa: E402
-from job_operations import (  # noqa: E402
-    broken, chatty, daemon_pids, daemons, join2, kill_recorded, numbers, parity, start, total, tree, waits_for_failure)
-from polling import WAIT, gone, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -257,7 +270,7 @@ def _worker_of(pid: int, worker_pids: set[int]) -> int:
 
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_worker_dying_mid_job(make_engine, cluster, tmp_path, retries) -> None:
-    engine = make_engine()
+    make_engine()  # the engine p.run submits to
     folder = tmp_path / "runs"
     folder.mkdir()
     with Pipeline("dies") as p:
@@ -344,7 +357,7 @@ def test_credentials_never_in_argv(cluster, tmp_path, forkserver) -> None:
     backend = DaskCompute({"scheduler": cluster.scheduler_address, "preload": "", "forkserver": forkserver},
                           Context(str(tmp_path), str(tmp_path), 1))
     try:
-        backend.submit(JobSpec("ex", "hold", spec, log_path), Callbacks())
+        backend.submit(Job("ex", "hold", spec, log_path), Callbacks())
         wait_until(lambda: started, what="the job to start")
         pid = started[0]
         process = psutil.Process(pid)
@@ -430,10 +443,10 @@ def test_previews_and_figures_come_back_from_dask(make_engine, cluster, forkserv
 # -- the worker plugin: per-worker state, closed with the worker ------------------------------------------
 
 def _marker_spec(tmp_path, name: str) -> dict[str, Any]:
-    source = (f"def mark(path=''):\n"
-              f"    import os\n"
-              f"    open(path, 'w').write(str(os.getpid()))\n"
-              f"    return 1\n")
+    source = ("def mark(path=''):\n"
+              "    import os\n"
+              "    open(path, 'w').write(str(os.getpid()))\n"
+              "    return 1\n")
     return {"node": name, "kind": "operation", "function": "mark", "source": source,
             "attributes": {"path": str(tmp_path / f"{name}.ran")}, "inputs": {},
             "outputs": {"output": str(tmp_path / f"{name}.out")}, "storage": {"protocol": "file", "options": {}}}
@@ -461,7 +474,7 @@ def test_the_worker_state_lives_in_a_plugin_on_each_worker(cluster, tmp_path) ->
                                                       (kept, _marker_spec(tmp_path, "kept"))],
                                "jupyter-pipelines-test", (), True, pure=False)
         results = future.result(timeout=WAIT)
-        assert results[canceled]["status"] == "canceled" and results[kept]["status"] == "canceled"
+        assert results[canceled]["canceled"] and results[kept]["canceled"]
         assert not (tmp_path / "early.ran").exists() and not (tmp_path / "kept.ran").exists()
         ran_on = client.who_has(future)[future.key][0]
         remaining = client.run(state)
@@ -469,7 +482,7 @@ def test_the_worker_state_lives_in_a_plugin_on_each_worker(cluster, tmp_path) ->
         assert all(canceled not in running and kept not in running for _, _, running in remaining.values())
         other = client.submit(daskworker.run_chain, [(kept, _marker_spec(tmp_path, "kept"))],
                               "jupyter-pipelines-test", (), True, pure=False)
-        assert other.result(timeout=WAIT)[kept]["status"] == "success"
+        assert other.result(timeout=WAIT)[kept]["outcome"]["status"] == "success"
         assert (tmp_path / "kept.ran").exists()
     finally:
         backend.close()
@@ -486,7 +499,7 @@ def test_the_plugin_closes_its_fork_servers_with_the_worker(tmp_path) -> None:
             job = f"ex/mark/{uuid.uuid4().hex}"
             future = backend.client.submit(daskworker.run_chain, [(job, _marker_spec(tmp_path, "mark"))],
                                            "jupyter-pipelines-test", (), True, pure=False)
-            assert future.result(timeout=WAIT)[job]["status"] == "success"
+            assert future.result(timeout=WAIT)[job]["outcome"]["status"] == "success"
 
             def servers(dask_worker):
                 plugin = dask_worker.plugins[daskworker.PLUGIN_NAME]
@@ -500,7 +513,7 @@ def test_the_plugin_closes_its_fork_servers_with_the_worker(tmp_path) -> None:
             job = f"ex/mark/{uuid.uuid4().hex}"  # a task on a worker without the plugin gets one
             again = backend.client.submit(daskworker.run_chain, [(job, _marker_spec(tmp_path, "again"))],
                                           "jupyter-pipelines-test", (), True, pure=False)
-            assert again.result(timeout=WAIT)[job]["status"] == "success"
+            assert again.result(timeout=WAIT)[job]["outcome"]["status"] == "success"
             (pids,) = backend.client.run(servers).values()
             assert pids and not any(gone(pid) for pid in pids)
             local.scale(0)  # the worker closes (whatever results it holds)

@@ -9,12 +9,12 @@ import sys
 import textwrap
 
 import pytest
+from polling import gone, wait_until
 
 from jupyter_pipelines.compute.plumbing import forkserver as forkserver_client
 from jupyter_pipelines.compute.plumbing.forkserver import ForkServer, read_outcome
-from jupyter_pipelines.runner.tree import start_time
 from jupyter_pipelines.runner import forkserver, serialize
-from polling import gone, wait_until
+from jupyter_pipelines.runner.tree import start_time
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,8 +37,8 @@ def test_a_report_is_final_and_the_output_complete(server, tmp_path) -> None:
     conn.send((job_spec(tmp_path), str(tmp_path / "log")))
     outcome, code = read_outcome(conn)
     conn.close()
-    assert outcome[0] == "ok" and code == 0
-    assert outcome[1]["outputs"][0]["location"] == str(tmp_path / "out")
+    assert outcome["status"] == "success" and code == 0
+    assert outcome["outputs"][0]["location"] == str(tmp_path / "out")
     assert open(tmp_path / "log").read() == "doubling 21\n"  # written before the report
     with open(tmp_path / "out", "rb") as file:
         assert serialize.load(file) == 42
@@ -51,8 +51,8 @@ def test_a_failed_job_reports_exit_code_1(server, tmp_path) -> None:
     conn.send((spec, str(tmp_path / "log")))
     outcome, code = read_outcome(conn)
     conn.close()
-    assert outcome[0] == "error" and code == 1
-    assert outcome[1]["error"] == "KeyError: 21"
+    assert outcome["status"] == "failed" and code == 1
+    assert outcome["error"] == "KeyError: 21"
 
 
 def test_a_child_killed_before_it_reports_gives_its_signal(server, tmp_path) -> None:
@@ -76,7 +76,7 @@ def test_the_spare_child_is_used_and_a_dead_one_replaced(server, tmp_path) -> No
     conn, pid = server.child()
     assert pid != dead
     conn.send((job_spec(tmp_path), str(tmp_path / "log")))
-    assert read_outcome(conn)[0][0] == "ok"
+    assert read_outcome(conn)[0]["status"] == "success"
     conn.close()
 
 

@@ -65,6 +65,7 @@ def modules(tmp_path, monkeypatch):
 @operation
 def probe():
     import os
+
     import warm_probe_mod
 
     return [os.getpid(), warm_probe_mod.VALUE]
@@ -206,7 +207,7 @@ def test_a_job_waits_only_for_the_warm_imports_it_needs(modules, tmp_path) -> No
         conn.send((spec, str(tmp_path / "log")))
         outcome, code = read_outcome(conn)
         conn.close()
-        assert outcome[0] == "ok" and code == 0
+        assert outcome["status"] == "success" and code == 0
         assert server.queue == ["warm_slow_mod"], "the job did not wait for the import it does not need"
     finally:
         server.close()

@@ -1,34 +1,83 @@
 """The compute backend interface: submit a job, hear when it starts and ends, cancel it."""
 from __future__ import annotations
 
+import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Protocol, TypedDict
 
 from ..backends import Backend, Registry
+from ..runner.contracts import FigureRef, JobOutcome, JobSpec, OutputRef, StorageSpec
+from ..statuses import JobStatus
 
 #: How long creating a compute backend may take, unless it says otherwise.
 CONNECT_SECONDS = 120.0
 
 
 @dataclass
-class JobSpec:
-    """One job: the runner's spec (see ``runner.job``) and the file its log goes to."""
+class Job:
+    """One job of an execution: the runner's spec and the file its log goes to."""
 
     execution: str
     node: str
-    spec: dict[str, Any]
+    spec: JobSpec
     log_path: str
 
 
 @dataclass
 class JobResult:
-    status: str  # "success" | "failed" | "canceled"
+    """How a job ended, as the engine records it."""
+
+    status: JobStatus  # SUCCESS, FAILED or CANCELED
     exit_code: int | None = None
-    outputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[OutputRef] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
-    #: Figures the operation drew, ``{"index", "mime", "location"}`` (see ``runner.figures``).
-    figures: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[FigureRef] = field(default_factory=list)
+
+
+class Reported(TypedDict):
+    """A job's end as the place that ran it reports it: the outcome its process reported (None: it
+    reported none), the process's exit code, and whether the job was canceled."""
+
+    outcome: JobOutcome | None
+    exit_code: int | None
+    canceled: bool
+
+
+def job_result(outcome: JobOutcome | None, exit_code: int | None, canceled: bool = False,
+               lost: str | None = None) -> JobResult:
+    """The one reading of how a job ended, for every backend.
+
+    A canceled job that did not succeed is ``canceled``; a job that reported no outcome failed
+    with ``lost`` (by default, what its exit code says: a signal, or an exit without a report).
+    """
+    if outcome is not None and outcome["status"] == "success":
+        return JobResult(JobStatus.SUCCESS, exit_code, outputs=list(outcome.get("outputs", [])),
+                         figures=list(outcome.get("figures", [])))
+    if canceled:
+        return JobResult(JobStatus.CANCELED, exit_code, error="canceled")
+    if outcome is not None:
+        return JobResult(JobStatus.FAILED, exit_code, error=outcome.get("error") or "the job failed",
+                         traceback=outcome.get("traceback"))
+    return JobResult(JobStatus.FAILED, exit_code, error=lost or death(exit_code))
+
+
+def failed(error: str) -> JobResult:
+    """A job that could not be run (so it has neither an outcome nor an exit code)."""
+    return JobResult(JobStatus.FAILED, error=error)
+
+
+def canceled() -> JobResult:
+    """A job canceled before it ran."""
+    return JobResult(JobStatus.CANCELED, error="canceled")
+
+
+def death(exit_code: int | None) -> str:
+    """Why a job's process that reported no outcome ended."""
+    if exit_code is not None and exit_code < 0:
+        return f"the job process was killed by {signal.Signals(-exit_code).name}"
+    return f"the job process exited with code {exit_code} without reporting a result"
 
 
 class JobCallbacks(Protocol):
@@ -69,7 +118,7 @@ class ComputeBackend(Backend):
         """Seconds that creating this backend with ``config`` (e.g. connecting to a cluster) may take."""
         return CONNECT_SECONDS
 
-    def check_storage(self, spec: dict[str, Any], what: str = "the execution's storage") -> None:
+    def check_storage(self, spec: StorageSpec, what: str = "the execution's storage") -> None:
         """Raise BadRequest when jobs of this backend cannot reach storage opened with ``spec``."""
 
     def prepare(self, sources: Sequence[str], protocols: Sequence[str] = ()) -> None:
@@ -77,12 +126,12 @@ class ComputeBackend(Backend):
         filesystems of these fsspec ``protocols``: get ready for them (e.g. import their modules
         ahead), in the background — this must not delay the first job."""
 
-    def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> JobHandle:
+    def submit(self, job: Job, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> JobHandle:
         """Start ``job`` (``after`` is only given to backends that ``chain``)."""
         raise NotImplementedError
 
-    def submit_chain(self, jobs: Sequence[tuple[JobSpec, JobCallbacks]],
-                     after: Sequence[JobHandle] = ()) -> list[JobHandle]:
+    def submit_chain(self, jobs: Sequence[tuple[Job, JobCallbacks]],
+                     after: Sequence[JobHandle] = ()) -> Sequence[JobHandle]:
         """Start a linear chain of jobs, each the only consumer of the one before it (backends that
         ``chain`` only). Each job runs once the one before it succeeded, the first once ``after``
         did. A backend may run the chain as one unit of its own (one Dask task)."""

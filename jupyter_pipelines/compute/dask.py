@@ -58,25 +58,31 @@ results): the engine keeps what they reported first.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ..paths import Context
 from ..errors import BadRequest
 from ..fields import Field, parse_config
+from ..paths import Context
+from ..runner.contracts import StorageSpec
 from ..runner.imports import filesystem_modules, modules_of
 from ..runner.job import open_nofollow
-from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
+from ..statuses import JobStatus
+from .base import ComputeBackend, Job, JobCallbacks, JobHandle, JobResult, Reported, canceled, failed, job_result
 
 TOPIC_PREFIX = "jupyter-pipelines-"
 WORKER_DIED = "the Dask worker running it died"
 
+LOG = logging.getLogger("jupyter_pipelines")
 
-def check_storage(spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
+
+def check_storage(spec: StorageSpec, what: str = "the execution's storage") -> None:
     """Refuse storage a Dask worker cannot reach (raises BadRequest)."""
     if spec.get("protocol") == "memory":
         raise BadRequest(f"the dask compute backend cannot use {what}: 'memory' storage lives in one process's "
@@ -116,14 +122,14 @@ class DaskTask:
             if job.ended:
                 continue
             if error is None or job.canceled or blamed:
-                job.end(JobResult("canceled", error="canceled"))
+                job.end(canceled())
             else:
                 blamed = True  # the first unfinished job is the one that was running; the rest never ran
                 if type(error).__name__ == "KilledWorker":
                     message = f"{WORKER_DIED} (the job was run {max(job.starts, 1)} time(s))"
                 else:
                     message = f"the Dask task failed: {type(error).__name__}: {error}"
-                job.end(JobResult("failed", error=message))
+                job.end(failed(message))
 
     def _late_results(self, future: Any, deadline: float) -> None:
         """The task returned but some ``end`` events have not been handled yet: they normally come first,
@@ -144,13 +150,13 @@ class DaskTask:
             if job.id in results:
                 job.on_end(results[job.id])
             else:
-                job.end(JobResult("failed", error=lost))
+                job.end(failed(lost))
 
 
 class DaskJob:
     """The engine's handle on one submitted job (one of its task's chain)."""
 
-    def __init__(self, backend: DaskCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
+    def __init__(self, backend: DaskCompute, job: Job, callbacks: JobCallbacks) -> None:
         self.backend = backend
         self.job = job
         self.callbacks = callbacks
@@ -195,21 +201,15 @@ class DaskJob:
             self.backend.kill(self.id, self.worker)
             if self.task is not None and self.task.future is not None:
                 self.task.future.cancel()
-            self.end(JobResult("failed", error=f"{WORKER_DIED} (the job was run {starts - 1} time(s))"))
+            self.end(failed(f"{WORKER_DIED} (the job was run {starts - 1} time(s))"))
         else:
             self.write_output(f"\n[dask] {WORKER_DIED}; running the job again ({starts - 1} of {limit} retries)\n")
 
-    def on_end(self, result: Mapping[str, Any]) -> None:
-        status = result.get("status", "failed")
-        if self.canceled and status != "success":
-            status = "canceled"
-        error, traceback = result.get("error"), result.get("traceback")
-        if status == "success" and self.log_error:
-            status, error, traceback = "failed", self.log_error, None
-        self.end(JobResult(status, exit_code=result.get("exit_code"), outputs=list(result.get("outputs") or []),
-                           figures=list(result.get("figures") or []) if status == "success" else [],
-                           error=error if status == "failed" else ("canceled" if status == "canceled" else None),
-                           traceback=traceback if status == "failed" else None))
+    def on_end(self, reported: Reported) -> None:
+        result = job_result(reported["outcome"], reported["exit_code"], reported["canceled"] or self.canceled)
+        if result.status == JobStatus.SUCCESS and self.log_error:
+            result = JobResult(JobStatus.FAILED, result.exit_code, error=self.log_error)
+        self.end(result)
 
     def end(self, result: JobResult) -> None:
         with self.lock:
@@ -263,7 +263,7 @@ class DaskCompute(ComputeBackend):
         parsed = parse_config(cls.fields, config, f"compute backend {cls.name!r}")
         if not (parsed["scheduler"] or "").strip():
             return super().connect_timeout(config)
-        return parsed["timeout"] + 5.0
+        return float(parsed["timeout"]) + 5.0
 
     def __init__(self, config: Mapping[str, Any], context: Context) -> None:
         super().__init__(config, context)
@@ -306,7 +306,7 @@ class DaskCompute(ComputeBackend):
         self.client.subscribe_topic(self.topic, self._on_event)
 
     # -- engine API
-    def check_storage(self, spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
+    def check_storage(self, spec: StorageSpec, what: str = "the execution's storage") -> None:
         check_storage(spec, what)
 
     def prepare(self, sources: Sequence[str], protocols: Sequence[str] = ()) -> None:
@@ -320,11 +320,11 @@ class DaskCompute(ComputeBackend):
             self.client.run(warm_on_worker, self.preload, list(dict.fromkeys(modules)), wait=False,
                             on_error="ignore")
 
-    def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
+    def submit(self, job: Job, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> DaskJob:
         return self._submit_task([DaskJob(self, job, callbacks)], after)[0]
 
-    def submit_chain(self, jobs: Sequence[tuple[JobSpec, JobCallbacks]],
-                     after: Sequence[JobHandle] = ()) -> list[DaskJob]:
+    def submit_chain(self, jobs: Sequence[tuple[Job, JobCallbacks]],
+                     after: Sequence[JobHandle] = ()) -> Sequence[DaskJob]:
         """Run the jobs one after the other in one Dask task (no scheduler round trip between them)."""
         return self._submit_task([DaskJob(self, job, callbacks) for job, callbacks in jobs], after)
 
@@ -354,7 +354,7 @@ class DaskCompute(ComputeBackend):
 
         try:
             self.client.run(cancel_on_worker, job_id, workers=[worker] if worker else None, on_error="ignore")
-        except Exception:  # noqa: BLE001 - the worker may be gone; its fork server kills the job then
+        except Exception:  # noqa: BLE001, S110 - the worker may be gone; its fork server kills the job then
             pass
 
     def forget(self, handle: DaskJob) -> None:
@@ -377,7 +377,7 @@ class DaskCompute(ComputeBackend):
         elif kind == "started":
             self.callback_thread.submit(handle.on_started, msg)
         elif kind == "end":
-            self.callback_thread.submit(handle.on_end, msg.get("result") or {})
+            self.callback_thread.submit(handle.on_end, msg["result"])
 
     def close(self) -> None:
         with self.lock:
@@ -385,12 +385,12 @@ class DaskCompute(ComputeBackend):
         for handle in handles:
             try:
                 handle.cancel()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception:  # noqa: BLE001 - cancel the others
+                LOG.warning("dask: could not cancel job %s while closing", handle.id, exc_info=True)
         if self.client is not None:
             try:
                 self.client.unsubscribe_topic(self.topic)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - the scheduler may be gone already; the client closes anyway
                 pass
             self.client.close()
             self.client = None

@@ -16,19 +16,21 @@ round trip through the engine; when it fails or is canceled, they end ``canceled
 from __future__ import annotations
 
 import os
-import signal
 import threading
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import fsspec
 
-from ..paths import Context
 from ..fields import Field
-from .base import ComputeBackend, JobCallbacks, JobHandle, JobResult, JobSpec
-from .plumbing.forkserver import ForkServer, Stopped, read_outcome
+from ..paths import Context
+from ..runner.contracts import JobOutcome
 from ..runner.imports import filesystem_modules, modules_of
 from ..runner.tree import is_running, kill_tree
+from ..statuses import JobStatus
+from .base import ComputeBackend, Job, JobCallbacks, JobHandle, JobResult, canceled, failed, job_result
+from .plumbing.forkserver import ForkServer, Stopped, read_outcome
 from .plumbing.runqueue import RunQueue
 
 
@@ -36,7 +38,7 @@ class LocalJob:
     """One job of the local backend: waits for the jobs it needs, then in the backend's run queue,
     then runs in a forked child."""
 
-    def __init__(self, backend: LocalCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
+    def __init__(self, backend: LocalCompute, job: Job, callbacks: JobCallbacks) -> None:
         self.backend = backend
         self.job = job
         self.callbacks = callbacks
@@ -45,13 +47,13 @@ class LocalJob:
         self.pid_started: float | None = None
         self.blockers = 0  # jobs it waits for (guarded by the backend's lock)
         self.dependents: list[LocalJob] = []
-        self.status: str | None = None  # its final status, once it ended
+        self.status: JobStatus | None = None  # its final status, once it ended
         self.modules = backend.modules(job.spec)
 
     def cancel(self) -> None:
         self.canceled = True
         if self.backend.withdraw(self):
-            self.backend.end(self, JobResult("canceled"))
+            self.backend.end(self, canceled())
         elif self.pid is not None:
             kill_tree(self.pid, self.pid_started)  # its start time: a pid reused meanwhile is spared
         else:
@@ -70,29 +72,30 @@ class LocalJob:
 
     def _run_holding_slot(self) -> LocalJob | None:
         """Run; give the slot back once the engine heard the end; return the next job to run here."""
-        result = JobResult("failed", error="the job did not run")
+        result = failed("the job did not run")
         self.backend.running.add(self)
         try:
             try:
-                result = JobResult("canceled") if self.canceled else self._run_process()
+                result = canceled() if self.canceled else self._run_process()
             except Stopped:
-                result = JobResult("canceled", error="canceled")
+                result = canceled()
             except Exception as error:  # noqa: BLE001 - the engine must always hear the end
-                result = JobResult("failed", error=f"could not start the job process: {error}")
+                result = failed(f"could not start the job process: {error}")
         finally:  # the engine hears of a failure before the next job in line may go
             following = self.backend.end(self, result, holds_slot=True)
         return following
 
     def _run_process(self) -> JobResult:
-        spec = dict(self.job.spec)
+        spec = self.job.spec.copy()
         memory = spec["storage"]["protocol"] == "memory"
-        if memory or (spec.get("artifact") or {}).get("protocol") == "memory":
+        artifact = spec.get("artifact")
+        if memory or (artifact is not None and artifact.get("protocol") == "memory"):
             spec["memory_files"] = _memory_inputs(spec)
         forkserver = self.backend.forkserver
         child = forkserver.child(self.modules, stop=lambda: self.canceled)
         forkserver.prefork()  # the next job's child, forked while this one runs
         conn, pid = child
-        outcome: tuple[str, Any] | None = None
+        outcome: JobOutcome | None = None
         code: int | None = None
         try:
             self.pid, self.pid_started = pid, child.started  # from now on, cancel kills it
@@ -108,18 +111,11 @@ class LocalJob:
             pass
         finally:
             conn.close()
-        if self.canceled:
-            return JobResult("canceled", exit_code=code, error="canceled")
-        if outcome and outcome[0] == "ok":
-            if memory:
-                fs = fsspec.filesystem("memory")
-                for path, data in outcome[1].pop("memory_files", {}).items():
-                    fs.pipe_file(path, data)
-            return JobResult("success", exit_code=code, outputs=outcome[1]["outputs"],
-                             figures=outcome[1].get("figures") or [])
-        if outcome:
-            return JobResult("failed", exit_code=code, **outcome[1])
-        return JobResult("failed", exit_code=code, error=_death(code))
+        if memory and outcome is not None and outcome["status"] == "success":
+            fs = fsspec.filesystem("memory")
+            for path, data in outcome.pop("memory_files", {}).items():
+                fs.pipe_file(path, data)
+        return job_result(outcome, code, canceled=self.canceled)
 
 
 def _memory_inputs(spec: Mapping[str, Any]) -> dict[str, bytes]:
@@ -129,12 +125,6 @@ def _memory_inputs(spec: Mapping[str, Any]) -> dict[str, bytes]:
     if artifact and artifact.get("protocol") == "memory" and spec["kind"] == "input":
         paths.append(artifact["path"])
     return {path: fs.cat_file(path) for path in paths}
-
-
-def _death(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"the job process was killed by {signal.Signals(-code).name}"
-    return f"the job process exited with code {code} without reporting a result"
 
 
 class LocalCompute(ComputeBackend):
@@ -175,17 +165,17 @@ class LocalCompute(ComputeBackend):
     def prepare(self, sources: Sequence[str], protocols: Sequence[str] = ()) -> None:
         self.forkserver.warm([*filesystem_modules(protocols), *(m for source in sources for m in modules_of(source))])
 
-    def submit(self, job: JobSpec, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> LocalJob:
+    def submit(self, job: Job, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> LocalJob:
         handle = LocalJob(self, job, callbacks)
         with self.lock:
-            blockers = [other for other in after if isinstance(other, LocalJob) and other.status != "success"]
+            blockers = [other for other in after if isinstance(other, LocalJob) and other.status != JobStatus.SUCCESS]
             doomed = any(other.status is not None for other in blockers)  # ended, and not well
             if not doomed:
                 for other in blockers:
                     other.dependents.append(handle)
                 handle.blockers = len(blockers)
         if doomed:
-            self.end(handle, JobResult("canceled"))
+            self.end(handle, canceled())
         elif not handle.blockers:
             self._enqueue(handle)
         return handle
@@ -194,7 +184,7 @@ class LocalCompute(ComputeBackend):
         try:
             self.queue.put(handle)
         except RuntimeError:  # closed
-            self.end(handle, JobResult("canceled"))
+            self.end(handle, canceled())
 
     def withdraw(self, handle: LocalJob) -> bool:
         """Take a job that has not started out of line (waiting for its inputs, or for a slot)."""
@@ -227,7 +217,7 @@ class LocalCompute(ComputeBackend):
                 for other in dependents:
                     if other.status is not None or not other.blockers:
                         continue  # ended, or withdrawn
-                    if handle.status == "success":
+                    if handle.status == JobStatus.SUCCESS:
                         other.blockers -= 1
                         if not other.blockers:
                             ready.append(other)
@@ -244,13 +234,13 @@ class LocalCompute(ComputeBackend):
                     queued()  # it waits for a slot (a job that starts at once is recorded as it starts)
                 self._enqueue(other)
             for other in dropped:
-                self.end(other, JobResult("canceled"))
+                self.end(other, canceled())
         return inline
 
     def close(self) -> None:
         for handle in self.queue.close():
             handle.canceled = True
-            self.end(handle, JobResult("canceled"))
+            self.end(handle, canceled())
         for handle in list(self.running):
             handle.cancel()
         self.forkserver.close()

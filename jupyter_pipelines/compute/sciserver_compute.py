@@ -39,17 +39,20 @@ import re
 import shlex
 import threading
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import requests
 
-from ..paths import Context
-from ..runner.secrets import looks_secret
 from ..errors import BadRequest
 from ..fields import Field
+from ..paths import Context
+from ..runner.contracts import JobOutcome, StorageSpec
 from ..runner.job import open_nofollow
+from ..runner.process import exit_code
+from ..runner.secrets import looks_secret
 from ..storage.sciserver_fs import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL, SciServerFilesFileSystem
-from .base import ComputeBackend, JobCallbacks, JobResult, JobSpec
+from .base import ComputeBackend, Job, JobCallbacks, JobHandle, JobResult, canceled, failed, job_result
 from .plumbing.threads import JobThreads
 
 DEFAULT_RACM_URL = "https://apps.sciserver.org/racm"
@@ -64,7 +67,7 @@ def _secret_options(options: Mapping[str, Any]) -> list[str]:
 
 
 class SciServerJob:
-    def __init__(self, backend: SciServerCompute, job: JobSpec, callbacks: JobCallbacks) -> None:
+    def __init__(self, backend: SciServerCompute, job: Job, callbacks: JobCallbacks) -> None:
         self.backend = backend
         self.job = job
         self.callbacks = callbacks
@@ -80,23 +83,23 @@ class SciServerJob:
         try:
             result = self._run()
         except BadRequest as error:
-            result = JobResult("failed", error=str(error))
+            result = failed(str(error))
         except Exception as error:  # noqa: BLE001 - the engine must always hear the end
             if self.job_id is not None and self.canceled.is_set():
-                result = JobResult("canceled", error="canceled")
+                result = canceled()
             else:
-                result = JobResult("failed", error=f"SciServer Compute: {type(error).__name__}: {error}")
+                result = failed(f"SciServer Compute: {type(error).__name__}: {error}")
         self.callbacks.finished(result)
 
     def _run(self) -> JobResult:
         backend = self.backend
         if self.canceled.is_set():
-            return JobResult("canceled", error="canceled")
+            return canceled()
         spec = backend.container_spec(self.job.spec)
         folder = backend.job_folder(self.job, spec)
         backend.fs.pipe_file(f"{folder}/spec.json", json.dumps(spec).encode())
         if self.canceled.is_set():
-            return JobResult("canceled", error="canceled")
+            return canceled()
         description = backend.submit_docker_job(self.job, folder)
         self.job_id = int(description["id"])
         results = backend.results_folder(description, folder)
@@ -117,16 +120,13 @@ class SciServerJob:
             self.canceled.wait(backend.config["poll_interval"])
         self._stream_log(f"{results}/stdout.txt")
         if status == CANCELED or self.canceled.is_set():
-            return JobResult("canceled", error="canceled")
+            return canceled()
         outcome = self._result(f"{folder}/result.json")
-        if status == SUCCESS and outcome and outcome.get("status") == "success":
-            return JobResult("success", exit_code=0, outputs=list(outcome.get("outputs") or []),
-                             figures=list(outcome.get("figures") or []))
-        if outcome and outcome.get("status") == "failed":
-            return JobResult("failed", exit_code=1, error=outcome.get("error"), traceback=outcome.get("traceback"))
-        tail = self._stderr_tail(f"{results}/stderr.txt")
-        return JobResult("failed", exit_code=None,
-                         error=f"the SciServer Compute job {self.job_id} ended with status "
+        if status != SUCCESS and outcome is not None and outcome["status"] == "success":
+            outcome = None  # the container's end says otherwise
+        tail = "" if outcome is not None else self._stderr_tail(f"{results}/stderr.txt")
+        return job_result(outcome, None if outcome is None else exit_code(outcome),
+                          lost=f"the SciServer Compute job {self.job_id} ended with status "
                                f"{'error' if status == ERROR else status} without reporting a result{tail}")
 
     def _stream_log(self, path: str) -> None:
@@ -139,11 +139,15 @@ class SciServerJob:
                 log.write(data[self.offset:])
             self.offset = len(data)
 
-    def _result(self, path: str) -> dict[str, Any] | None:
+    def _result(self, path: str) -> JobOutcome | None:
+        """The outcome the container's runner wrote (see ``runner.__main__``), if it wrote one."""
         try:
-            return json.loads(self.backend.fs.cat_file(path))
+            outcome = json.loads(self.backend.fs.cat_file(path))
         except (FileNotFoundError, OSError, ValueError):
             return None
+        if isinstance(outcome, dict) and outcome.get("status") in ("success", "failed"):
+            return cast("JobOutcome", outcome)
+        return None
 
     def _stderr_tail(self, path: str) -> str:
         try:
@@ -188,7 +192,7 @@ class SciServerCompute(ComputeBackend):
         self._lock = threading.Lock()
 
     # -- checks and specs
-    def check_storage(self, spec: Mapping[str, Any], what: str = "the execution's storage") -> None:
+    def check_storage(self, spec: StorageSpec, what: str = "the execution's storage") -> None:
         protocol = spec.get("protocol")
         if protocol in ("memory", "file", "local"):
             raise BadRequest(f"the sciserver-compute backend cannot use {what}: {protocol!r} storage is not "
@@ -218,7 +222,7 @@ class SciServerCompute(ComputeBackend):
             clean["artifact"] = {**artifact, **self._container_fs(artifact)}
         return clean
 
-    def job_folder(self, job: JobSpec, spec: Mapping[str, Any]) -> str:
+    def job_folder(self, job: Job, spec: Mapping[str, Any]) -> str:
         base = (self.config["jobs_folder"] or "").strip("/")
         if not base:
             sample = next(iter(spec.get("outputs", {}).values()), "") or (spec.get("artifact") or {}).get("path", "")
@@ -257,7 +261,7 @@ class SciServerCompute(ComputeBackend):
                 self._domain = chosen
             return self._domain
 
-    def submit_docker_job(self, job: JobSpec, folder: str) -> dict[str, Any]:
+    def submit_docker_job(self, job: Job, folder: str) -> dict[str, Any]:
         domain = self.domain()
         images = [image.get("name") for image in domain.get("images") or []]
         image = self.config["image"] or (images[0] if images else "")
@@ -280,7 +284,9 @@ class SciServerCompute(ComputeBackend):
                 "resultsFolderURI": CONTAINER_WORKSPACE + folder + "/",
                 "submitterDID": f"jupyter-pipelines {job.execution}/{job.node}",
                 "volumeContainers": [], "userVolumes": volumes}
-        return self.racm("POST", "jobs/docker?TaskName=jupyter_pipelines.compute.sciserver_compute", body)
+        description: dict[str, Any] = self.racm("POST", "jobs/docker?TaskName=jupyter_pipelines.compute.sciserver_compute",
+                                                body)
+        return description
 
     @staticmethod
     def results_folder(description: Mapping[str, Any], folder: str) -> str:
@@ -290,7 +296,7 @@ class SciServerCompute(ComputeBackend):
         return folder
 
     # -- engine API
-    def submit(self, job: JobSpec, callbacks: JobCallbacks) -> SciServerJob:
+    def submit(self, job: Job, callbacks: JobCallbacks, after: Sequence[JobHandle] = ()) -> SciServerJob:
         handle = SciServerJob(self, job, callbacks)
         self.threads.start(handle)
         return handle

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..compute import ComputeBackend, JobResult, JobSpec
+from ..compute import ComputeBackend, Job, JobResult
 from ..pipeline import Pipeline
 from ..runner.process import reset_log
 from ..statuses import FINAL_JOB, UNDER_WAY, ExecutionStatus, JobStatus
@@ -72,7 +72,7 @@ class ExecutionRun:
     """
 
     def __init__(self, store: Store, record: ExecutionRecord, pipeline: Pipeline, compute: ComputeBackend,
-                 build_spec: Callable[[str, int], JobSpec], on_success: Callable[[str, JobResult], None],
+                 build_spec: Callable[[str, int], Job], on_success: Callable[[str, JobResult], None],
                  on_end: Callable[[ExecutionRun], None], log: logging.Logger = LOG) -> None:
         self.store = store
         self.execution_id = record.id
@@ -234,8 +234,8 @@ class ExecutionRun:
 
     def _submit_ready(self) -> None:
         """Queue every ready job; on a backend that fuses chains, linear chains go to it as one unit."""
-        chains: list[list[tuple[str, JobSpec]]] = []
-        chain_of: dict[str, list[tuple[str, JobSpec]]] = {}
+        chains: list[list[tuple[str, Job]]] = []
+        chain_of: dict[str, list[tuple[str, Job]]] = {}
         for node in self._ready():
             self.attempts[node] += 1
             spec = self.build_spec(node, self.attempts[node])

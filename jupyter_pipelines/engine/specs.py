@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from ..compute import JobSpec
+from ..compute import Job
 from ..pipeline import Pipeline
+from ..runner.contracts import JobSpec
 from ..storage.base import StorageBackend
 from ..store import ArtifactRecord
 
 
 class SpecBuilder:
-    """Builds the :class:`JobSpec` of each node of one execution."""
+    """Builds the :class:`Job` of each node of one execution."""
 
     def __init__(self, pipeline: Pipeline, execution: str, storage: StorageBackend,
                  artifacts: dict[str, tuple[ArtifactRecord, StorageBackend]],
@@ -26,10 +26,10 @@ class SpecBuilder:
     def location(self, node: str, output: str) -> str:
         return self.storage.data_location(self.pipeline.project, self.execution, node, output)
 
-    def job(self, node_id: str, attempt: int) -> JobSpec:
+    def job(self, node_id: str, attempt: int) -> Job:
         """The spec of one attempt of a node (each attempt has its own log)."""
         node = self.pipeline.nodes[node_id]
-        spec: dict[str, Any] = {
+        spec: JobSpec = {
             "node": node_id,
             "kind": node.kind,
             "storage": self.storage_spec,
@@ -38,15 +38,17 @@ class SpecBuilder:
         }
         if node.kind == "operation":
             definition = self.pipeline.operations[node.operation or ""]
-            spec.update(function=definition.function, source=definition.source, attributes=dict(node.attributes),
-                        figures=self.storage.figures_location(self.pipeline.project, self.execution, node_id))
+            spec["function"] = definition.function
+            spec["source"] = definition.source
+            spec["attributes"] = dict(node.attributes)
+            spec["figures"] = self.storage.figures_location(self.pipeline.project, self.execution, node_id)
         elif node.kind == "input":
             record, backend = self.artifacts[node.artifact or ""]
             spec["artifact"] = {"name": record.name, "backend": record.backend, "path": record.path,
                                 "type": record.type, **backend.spec()}
         else:
-            spec["artifact"] = {"name": node.artifact, "backend": self.storage.name,
+            spec["artifact"] = {"name": node.artifact or "", "backend": self.storage.name,
                                 "path": self.storage.artifact_location(self.pipeline.project, self.execution,
                                                                        node.artifact or "")}
-        return JobSpec(self.execution, node_id, spec,
+        return Job(self.execution, node_id, spec,
                        self.log_path(self.pipeline.project, self.execution, node_id, attempt))

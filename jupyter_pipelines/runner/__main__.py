@@ -37,9 +37,10 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
-from .tree import become_job, end_descendants
+from .contracts import JobOutcome, JobSpec
+from .tree import become_job
 
 RESULT_MARKER = "\x1e##jupyter-pipelines-result## "
 
@@ -53,7 +54,7 @@ def _expand(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _filesystem(spec: dict[str, Any] | None) -> Any:
-    from .job import filesystem
+    from .job import filesystem  # fsspec and the job's machinery load once the process is a job (main)
 
     return filesystem(_expand(dict(spec or {"protocol": "file", "options": {}})))
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     fs_spec = json.loads(args.fs) if args.fs else None
-    result: dict[str, Any]
+    result: JobOutcome
     try:
         if args.spec == "-":
             spec = json.load(sys.stdin)
@@ -92,17 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         result = {"status": "failed", "error": f"cannot read the job spec: {type(error).__name__}: {error}",
                   "traceback": ""}
     else:
-        from .job import run_job
-        from .process import failure
+        from .process import run_reported  # after stdout is set up: the job's imports may print
 
-        try:
-            result = {"status": "success", **run_job(spec)}
-            result.pop("memory_files", None)
-        except BaseException as error:  # noqa: BLE001 - every failure is reported
-            details = failure(error)
-            sys.stderr.write(details["traceback"] or details["error"] + "\n")
-            result = {"status": "failed", **details}
-        end_descendants()
+        result = run_reported(cast("JobSpec", spec))  # its fields are checked as the job reads them
+        result.pop("memory_files", None)
     sys.stdout.flush()
     sys.stderr.flush()
     text = json.dumps(result, default=str)

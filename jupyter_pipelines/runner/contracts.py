@@ -16,15 +16,18 @@ class StorageSpec(TypedDict):
     options: dict[str, Any]
 
 
-class _Artifact(StorageSpec):
+class _Artifact(TypedDict):
     name: str
     backend: str
     path: str
 
 
 class ArtifactSpec(_Artifact, total=False):
-    """An artifact a job reads (an Input) or writes (an Output), on its own storage."""
+    """An artifact a job reads (an Input: on its own storage, which ``protocol`` and ``options``
+    open) or writes (an Output: in the execution's storage)."""
 
+    protocol: str
+    options: dict[str, Any]
     type: str
 
 

@@ -79,7 +79,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from multiprocessing.connection import Connection, Listener
 
 from .imports import MODULE_NAME
@@ -98,7 +98,7 @@ def _preload(modules: list[str]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - a missing optional module only costs speed
+        except Exception:  # noqa: BLE001, S110 - a missing optional module only costs speed
             pass
 
 
@@ -220,7 +220,7 @@ class Head:
         if parent_exit is not None:
             self.selector.register(parent_exit, selectors.EVENT_READ, "parent exit")
         # The root warms up while idle: a job that comes first is served first.
-        self.warming: Iterator[None] | None = warm_up_steps(os.path.join(folder, "warm-up")) if root else None
+        self.warming: Generator[None, None, None] | None = warm_up_steps(os.path.join(folder, "warm-up")) if root else None
 
     def loop(self) -> None:
         """Serve until the engine goes (stdin closed, or its process gone)."""
@@ -250,11 +250,13 @@ class Head:
             request = conn.recv() if conn.poll(REQUEST_SECONDS) else None
         except (EOFError, OSError):
             request = None
-        kind = request[0] if isinstance(request, tuple) and request else None
+        if not isinstance(request, tuple) or not request:
+            request = (None,)
+        kind = request[0]
         if kind == "fork":
             self._fork_job(conn)
-        elif kind == "warm" and len(request) == 2 and isinstance(request[1], str):  # type: ignore[arg-type]
-            self._warm(conn, request[1])  # type: ignore[index]
+        elif kind == "warm" and len(request) == 2 and isinstance(request[1], str):
+            self._warm(conn, request[1])
         elif kind == "modules":
             _send(conn, ("modules", sorted(sys.modules)))
             conn.close()

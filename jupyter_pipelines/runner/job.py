@@ -241,7 +241,7 @@ def run_input(spec: JobSpec, fs: fsspec.AbstractFileSystem) -> Written:
     keep = HEAD_BYTES if is_file else previews.PEEK_BYTES
     stage = "read"
     try:
-        source_fs = filesystem(artifact)
+        source_fs = filesystem({"protocol": artifact["protocol"], "options": artifact["options"]})
         reader = open_reader(source_fs, artifact["path"])
         with reader:
             total = source_fs.size(artifact["path"]) if is_file else None

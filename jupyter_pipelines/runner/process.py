@@ -14,12 +14,12 @@ import os
 import shutil
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator
 from multiprocessing.connection import Connection
-from typing import Any
 
-from .tree import become_job, end_descendants
+from .contracts import JobOutcome, JobSpec, StorageSpec
 from .job import JobError, open_nofollow, run_job
+from .tree import become_job, end_descendants
 
 RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -33,25 +33,42 @@ def user_traceback(error: BaseException) -> str:
     return "".join(summary.format())
 
 
-def failure(error: BaseException) -> dict[str, Any]:
-    """Describe a failed job: a one-line error and the user-facing traceback."""
+def failure(error: BaseException) -> JobOutcome:
+    """A failed job's outcome: a one-line error and the user-facing traceback."""
     if isinstance(error, JobError):
-        return {"error": str(error), "traceback": ""}
+        return {"status": "failed", "error": str(error), "traceback": ""}
     message = f"{type(error).__name__}: {error}".strip().rstrip(":")
-    return {"error": message, "traceback": user_traceback(error)}
+    return {"status": "failed", "error": message, "traceback": user_traceback(error)}
+
+
+def run_reported(spec: JobSpec) -> JobOutcome:
+    """Run the job; its outcome, success or failure (written to stderr too), never an exception.
+    What it left running is killed before this returns."""
+    try:
+        outcome = run_job(spec)
+    except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine
+        outcome = failure(error)
+        sys.stderr.write(outcome["traceback"] or outcome["error"] + "\n")
+    end_descendants()
+    return outcome
+
+
+def exit_code(outcome: JobOutcome) -> int:
+    """The exit code of a job's process after it reported ``outcome``."""
+    return 0 if outcome["status"] == "success" else 1
 
 
 _WARM_UP_SOURCE = "def warm_up(value=None):\n    return value if value is not None else {'step': 0}\n"
 
 
-def warm_up_steps(folder: str, runs: int = 16) -> Iterator[None]:
+def warm_up_steps(folder: str, runs: int = 16) -> Generator[None, None, None]:
     """Run tiny jobs (write a value; read it and write it again) in ``folder``, one per step; the
     folder is made at the first step and removed at the last (or when the iterator is closed).
 
     Python specialises code as it runs it, writing into its code objects: code that already ran
     in the fork server is not specialised again in each job, where every such write copies a page.
     """
-    storage = {"protocol": "file", "options": {}}
+    storage: StorageSpec = {"protocol": "file", "options": {}}
     first, second = os.path.join(folder, "first"), os.path.join(folder, "second")
     owner = os.getpid()  # a forked child that drops this iterator must not remove the folder
     try:
@@ -63,7 +80,7 @@ def warm_up_steps(folder: str, runs: int = 16) -> Iterator[None]:
             run_job({"node": "warm_up", "kind": "operation", "function": "warm_up", "source": _WARM_UP_SOURCE,
                      "inputs": {"value": first}, "outputs": {"output": second}, "storage": storage})
             yield
-    except Exception:  # noqa: BLE001 - only ever a matter of speed
+    except Exception:  # noqa: BLE001, S110 - only ever a matter of speed
         pass
     finally:
         if os.getpid() == owner:
@@ -74,10 +91,6 @@ def warm_up(folder: str, runs: int = 16) -> None:
     """All of :func:`warm_up_steps` at once."""
     for _ in warm_up_steps(folder, runs):
         pass
-
-
-#: The exit code of a child after it reported each kind of outcome: the report is final.
-OUTCOME_EXIT_CODES = {"ok": 0, "error": 1}
 
 
 def reset_log(path: str) -> None:
@@ -99,7 +112,7 @@ def job_child(conn: Connection) -> None:
     of its turn and runs once a second message arrives; ``note`` is a line for the log before the
     job runs (say, which of its imports the fork server could not make for it). stdout and stderr
     go to the log file as they are written, and are closed before the outcome is sent: after it
-    the child only exits (with ``OUTCOME_EXIT_CODES[kind]``), so the parent need not wait for that.
+    the child only exits (with ``exit_code(outcome)``), so the parent need not wait for that.
     """
     code = 1
     try:
@@ -111,9 +124,9 @@ def job_child(conn: Connection) -> None:
         if len(request) > 2 and request[2]:
             conn.recv()  # prepared ahead of its turn: wait for the word to go
         outcome = _run(spec, log_path, request[3] if len(request) > 3 else None)
-        code = OUTCOME_EXIT_CODES[outcome[0]]
+        code = exit_code(outcome)
         _close_output()
-        conn.send(outcome)
+        conn.send(("outcome", outcome))
     finally:
         try:
             _close_output()
@@ -121,27 +134,20 @@ def job_child(conn: Connection) -> None:
             os._exit(code)
 
 
-def _run(spec: dict[str, Any], log_path: str, note: str | None = None) -> tuple[str, Any]:
+def _run(spec: JobSpec, log_path: str, note: str | None = None) -> JobOutcome:
     """Run the job with its output going to its log; what it left running is killed once it returns."""
     try:
         log = open_nofollow(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError as error:
-        return "error", {"error": f"cannot write the job's log: {error}", "traceback": ""}
+        return {"status": "failed", "error": f"cannot write the job's log: {error}", "traceback": ""}
     with log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if note:
         sys.stderr.write(f"[pipelines] {note}\n")
-    try:
-        outcome: tuple[str, Any] = ("ok", run_job(spec))
-    except BaseException as error:  # noqa: BLE001 - every failure is reported to the engine
-        details = failure(error)
-        sys.stderr.write(details["traceback"] or details["error"] + "\n")
-        outcome = ("error", details)
-    end_descendants()
-    return outcome
+    return run_reported(spec)
 
 
 def _close_output() -> None:

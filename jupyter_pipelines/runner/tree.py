@@ -59,7 +59,7 @@ def start_time(pid: int) -> float | None:
         import psutil
 
         try:
-            return psutil.Process(pid).create_time()
+            return float(psutil.Process(pid).create_time())
         except psutil.Error:
             return None
 
@@ -82,7 +82,7 @@ def is_running(pid: int) -> bool:
     import psutil
 
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
@@ -174,7 +174,7 @@ def _carries(process: psutil.Process, cookie: str) -> bool:
     import psutil
 
     try:
-        return process.environ().get(JOB_ENV) == cookie
+        return bool(process.environ().get(JOB_ENV) == cookie)
     except psutil.Error:
         return False
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import fsspec
 
 from ..backends import Backend, Registry
 from ..errors import BadRequest
+from ..runner.contracts import StorageSpec
 
 UPLOADS = "uploaded.artifacts"
 SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -26,7 +27,7 @@ class StorageBackend(Backend):
 
     kind: ClassVar[str] = "storage"
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> StorageSpec:
         """``{"protocol", "options"}`` from which a job process opens the filesystem (may hold secrets)."""
         raise NotImplementedError
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ..fields import Field
+from ..runner.contracts import StorageSpec
 from .base import StorageBackend
 
 
@@ -17,5 +17,5 @@ class LocalStorage(StorageBackend):
     def root(self) -> str:
         return os.path.abspath(os.path.expanduser(self.config["root"] or self.context.storage_root))
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> StorageSpec:
         return {"protocol": "file", "options": {"auto_mkdir": True}}

@@ -1,9 +1,8 @@
 """``memory``: fsspec's in-memory filesystem, for tests and small experiments in one process."""
 from __future__ import annotations
 
-from typing import Any
-
 from ..fields import Field
+from ..runner.contracts import StorageSpec
 from .base import StorageBackend
 
 
@@ -23,5 +22,5 @@ class MemoryStorage(StorageBackend):
     def root(self) -> str:
         return str(self.config["root"])
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> StorageSpec:
         return {"protocol": "memory", "options": {}}

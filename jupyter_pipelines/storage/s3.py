@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..fields import Field
+from ..runner.contracts import StorageSpec
 from .base import StorageBackend
 
 
@@ -32,7 +33,7 @@ class S3Storage(StorageBackend):
         prefix = (self.config["prefix"] or "").strip("/")
         return f"{self.config['bucket']}/{prefix}" if prefix else self.config["bucket"]
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> StorageSpec:
         client: dict[str, Any] = {}
         if self.config["endpoint_url"]:
             client["endpoint_url"] = self.config["endpoint_url"]

@@ -1,9 +1,8 @@
 """``sciserver-files``: a SciServer user volume, over the SciServer Files REST API."""
 from __future__ import annotations
 
-from typing import Any
-
 from ..fields import Field
+from ..runner.contracts import StorageSpec
 from .base import StorageBackend
 from .sciserver_fs import DEFAULT_FILES_URL, DEFAULT_LOGIN_URL
 
@@ -24,7 +23,7 @@ class SciServerFilesStorage(StorageBackend):
     def root(self) -> str:
         return str(self.config["volume"]).strip("/")
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> StorageSpec:
         options = {key: self.config[key] for key in ("files_url", "login_url", "username", "password", "token")
                    if self.config[key]}
         return {"protocol": "sciserver", "options": options}

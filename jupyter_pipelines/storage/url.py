@@ -6,6 +6,7 @@ from typing import Any
 import fsspec.core
 
 from ..fields import Field
+from ..runner.contracts import StorageSpec
 from .base import StorageBackend
 
 
@@ -30,5 +31,5 @@ class FsspecStorage(StorageBackend):
     def root(self) -> str:
         return self._split()[1]
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> StorageSpec:
         return {"protocol": self._split()[0], "options": self._options()}

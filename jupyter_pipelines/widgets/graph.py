@@ -136,7 +136,7 @@ class GraphBox:
 
 
 def pipeline_title(pipeline: Pipeline) -> str:
-    kinds = [node.kind for node in pipeline.nodes.values()]
+    kinds: list[str] = [node.kind for node in pipeline.nodes.values()]
 
     def count(kind: str, word: str) -> str:
         n = kinds.count(kind)

@@ -21,7 +21,6 @@ import json
 import os
 import select
 import selectors
-import signal
 import subprocess
 import sys
 import threading
@@ -32,8 +31,10 @@ from typing import Any
 
 from distributed import WorkerPlugin, get_worker
 
+from ...runner.contracts import JobOutcome
 from ...runner.imports import filesystem_modules, modules_of
 from ...runner.tree import kill_tree, start_time
+from ..base import Reported
 from .forkserver import ForkServer, Stopped, read_outcome
 
 PLUGIN_NAME = "jupyter-pipelines-jobs"
@@ -77,7 +78,7 @@ class JobsPlugin(WorkerPlugin):
         for server in servers:
             try:
                 server.close()
-            except Exception:  # noqa: BLE001 - close the others
+            except Exception:  # noqa: BLE001, S110 - close the others; the worker exits anyway
                 pass
 
     # -- fork servers and warm imports
@@ -120,7 +121,7 @@ class JobsPlugin(WorkerPlugin):
             canceled = entry["canceled"]
         if canceled:
             kill_tree(pid)
-        return canceled
+        return bool(canceled)
 
     def cancel(self, job_id: str) -> bool:
         """Mark the job canceled and kill its processes; a job not (yet) here is remembered, so that it
@@ -147,7 +148,7 @@ class JobsPlugin(WorkerPlugin):
 def plugin_of(worker: Any = None) -> JobsPlugin:
     """The jobs plugin of ``worker`` (this task's worker by default), set up here if it is missing."""
     worker = worker if worker is not None else get_worker()
-    plugin = worker.plugins.get(PLUGIN_NAME)
+    plugin: JobsPlugin | None = worker.plugins.get(PLUGIN_NAME)
     if plugin is None:  # registered by the backend on connect; a worker that missed it gets one now
         plugin = JobsPlugin()
         plugin.setup(worker)
@@ -199,7 +200,7 @@ class _Reporter:
 
 
 def run_chain(jobs: list[tuple[str, dict[str, Any]]], topic: str, preload: tuple[str, ...], use_forkserver: bool,
-              *upstream: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+              *upstream: dict[str, Reported]) -> dict[str, Reported]:
     """The Dask task of a chain of jobs: run them one after the other, each in its own process.
 
     A job runs only if the one before it succeeded (the first: if all the jobs in ``upstream``,
@@ -211,29 +212,30 @@ def run_chain(jobs: list[tuple[str, dict[str, Any]]], topic: str, preload: tuple
     preload = tuple(preload)
     if use_forkserver and len(jobs) > 1:  # the later jobs' imports, ahead, while the first ones run
         plugin.warm(preload, [module for _, spec in jobs[1:] for module in plugin.job_modules(spec)])
-    results: dict[str, dict[str, Any]] = {}
-    go = all(result.get("status") == "success" for task in upstream for result in task.values())
+    results: dict[str, Reported] = {}
+    go = all(_succeeded(result) for task in upstream for result in task.values())
     for job_id, spec in jobs:
         results[job_id] = _run_job(plugin, worker, job_id, spec, topic, preload, use_forkserver, go)
-        go = results[job_id]["status"] == "success"
+        go = _succeeded(results[job_id])
     return results
 
 
 def _run_job(plugin: JobsPlugin, worker: Any, job_id: str, spec: dict[str, Any], topic: str,
-             preload: tuple[str, ...], use_forkserver: bool, go: bool) -> dict[str, Any]:
+             preload: tuple[str, ...], use_forkserver: bool, go: bool) -> Reported:
     """Run one job in its own process (unless ``go`` is false), stream its output, report its end."""
     reporter = _Reporter(worker, topic, job_id)
     entry = plugin.register(job_id)
     try:
         if entry["canceled"] or not go:
-            result: dict[str, Any] = {"status": "canceled", "exit_code": None}
+            result = _canceled()
         elif use_forkserver:
             result = _run_forked(plugin, spec, preload, entry, reporter)
         else:
             result = _run_subprocess(plugin, spec, entry, reporter)
     except Exception as error:  # noqa: BLE001 - the engine must always hear the end
-        result = {"status": "failed", "exit_code": None,
-                  "error": f"could not run the job on the Dask worker: {type(error).__name__}: {error}"}
+        result = {"outcome": {"status": "failed", "traceback": "",
+                              "error": f"could not run the job on the Dask worker: {type(error).__name__}: {error}"},
+                  "exit_code": None, "canceled": False}
     finally:
         plugin.unregister(job_id)
     reporter.flush()
@@ -247,22 +249,22 @@ def _started(reporter: _Reporter, pid: int, started: float | None) -> None:
 
 
 def _run_forked(plugin: JobsPlugin, spec: dict[str, Any], preload: tuple[str, ...], entry: dict[str, Any],
-                reporter: _Reporter) -> dict[str, Any]:
+                reporter: _Reporter) -> Reported:
     server = plugin.forkserver(preload)
     modules = plugin.job_modules(spec)
     fifo = ""
     read_fd = keep_open = -1
     conn: Any = None
-    outcome: tuple[str, Any] | None = None
+    outcome: JobOutcome | None = None
     code: int | None = None
     try:
         try:
             child = server.child(modules, stop=lambda: entry["canceled"])
         except Stopped:
-            return {"status": "canceled", "exit_code": None}
+            return _canceled()
         conn, pid = child
         if plugin.set_pid(entry, pid):
-            return {"status": "canceled", "exit_code": None}
+            return _canceled()
         fifo = os.path.join(server.folder, f"output-{uuid.uuid4().hex}")  # goes with the server's folder
         os.mkfifo(fifo, 0o600)
         read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
@@ -302,14 +304,7 @@ def _run_forked(plugin: JobsPlugin, spec: dict[str, Any], preload: tuple[str, ..
                 os.unlink(fifo)
             except OSError:
                 pass
-    if entry["canceled"]:
-        return {"status": "canceled", "exit_code": code}
-    if outcome and outcome[0] == "ok":
-        return {"status": "success", "exit_code": code, "outputs": outcome[1]["outputs"],
-                "figures": outcome[1].get("figures") or []}
-    if outcome:
-        return {"status": "failed", "exit_code": code, **outcome[1]}
-    return {"status": "failed", "exit_code": code, "error": _death(code)}
+    return {"outcome": outcome, "exit_code": code, "canceled": entry["canceled"]}
 
 
 def _drain(fd: int, reporter: _Reporter, wait: float = 0.0) -> bool:
@@ -329,7 +324,7 @@ def _drain(fd: int, reporter: _Reporter, wait: float = 0.0) -> bool:
 
 
 def _run_subprocess(plugin: JobsPlugin, spec: dict[str, Any], entry: dict[str, Any],
-                    reporter: _Reporter) -> dict[str, Any]:
+                    reporter: _Reporter) -> Reported:
     result_r, result_w = os.pipe()
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter_pipelines.runner", "--result-fd", str(result_w)],
@@ -339,7 +334,7 @@ def _run_subprocess(plugin: JobsPlugin, spec: dict[str, Any], entry: dict[str, A
     try:
         if plugin.set_pid(entry, process.pid):
             process.wait()
-            return {"status": "canceled", "exit_code": process.returncode}
+            return _canceled(process.returncode)
         _started(reporter, process.pid, start_time(process.pid))
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -362,17 +357,12 @@ def _run_subprocess(plugin: JobsPlugin, spec: dict[str, Any], entry: dict[str, A
         if process.poll() is None:
             kill_tree(process.pid)
             process.wait()
-    if entry["canceled"]:
-        return {"status": "canceled", "exit_code": code}
-    if not text:
-        return {"status": "failed", "exit_code": code, "error": _death(code)}
-    result = json.loads(text)
-    result["exit_code"] = code
-    result.pop("seconds", None)
-    return result
+    return {"outcome": json.loads(text) if text else None, "exit_code": code, "canceled": entry["canceled"]}
 
 
-def _death(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"the job process was killed by {signal.Signals(-code).name}"
-    return f"the job process exited with code {code} without reporting a result"
+def _canceled(exit_code: int | None = None) -> Reported:
+    return {"outcome": None, "exit_code": exit_code, "canceled": True}
+
+
+def _succeeded(result: Reported) -> bool:
+    return result["outcome"] is not None and result["outcome"]["status"] == "success" and not result["canceled"]

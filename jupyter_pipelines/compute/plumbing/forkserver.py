@@ -12,7 +12,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-from ...runner.process import OUTCOME_EXIT_CODES
+from ...runner.contracts import JobOutcome
+from ...runner.process import exit_code
 from ...runner.tree import is_running, kill_tree
 
 #: A module whose import (in the fork server) takes longer than this is given up (its candidate
@@ -26,7 +27,7 @@ class Stopped(Exception):
     """A child was asked for, but its job was stopped while it waited for its imports."""
 
 
-class Child(tuple):
+class Child(tuple[Connection, int]):
     """``(conn, pid)`` of a forked child waiting for its request, with its start time as ``started``."""
 
     started: float | None
@@ -214,7 +215,7 @@ class ForkServer:
             if spare is not None:
                 try:
                     conn, pid, started, address = spare.result()  # waits if it is being forked right now
-                except Exception:  # noqa: BLE001 - fork another below, which reports why it cannot
+                except Exception:  # noqa: BLE001, S110 - fork another below, which reports why it cannot
                     pass
                 else:
                     if address == (self.root if from_root else self.address) and _waiting(conn, pid):
@@ -290,7 +291,7 @@ class ForkServer:
         try:
             if not self.have:
                 self._learn_modules()
-        except Exception:  # noqa: BLE001 - then each is asked for, which answers the same
+        except Exception:  # noqa: BLE001, S110 - then each is asked for, which answers the same
             pass
         while True:
             with self.state:
@@ -308,10 +309,9 @@ class ForkServer:
             with self.state:
                 if self.queue and self.queue[0] == module:
                     self.queue.pop(0)
-                kind = answer[0] if answer else None
-                if kind in ("have", "none", "ready"):
+                if answer is not None and answer[0] in ("have", "none", "ready"):
                     self.have.add(module)
-                elif kind == "refused":
+                elif answer is not None and answer[0] == "refused":
                     self.refused[module] = str(answer[1])
                 self.state.notify_all()
 
@@ -320,9 +320,10 @@ class ForkServer:
         conn, _ = self._connect(("warm", module))
         try:
             try:
-                answer = conn.recv() if conn.poll(IMPORT_SECONDS) else ("refused", "the fork server did not answer")
+                answer: tuple[Any, ...] = conn.recv() if conn.poll(IMPORT_SECONDS) else \
+                    ("refused", "the fork server did not answer")
                 if answer[0] == "pid":
-                    candidate = answer[1]
+                    candidate = int(answer[1])
                     if not conn.poll(IMPORT_SECONDS):
                         kill_tree(candidate)
                         return ("refused", f"its import took more than {IMPORT_SECONDS:g} s")
@@ -400,9 +401,9 @@ def _waiting(conn: Connection, pid: int) -> bool:
     return is_running(pid)
 
 
-def read_outcome(conn: Connection) -> tuple[tuple[str, Any] | None, int | None]:
+def read_outcome(conn: Connection) -> tuple[JobOutcome | None, int | None]:
     """Wait for a child's report: its outcome and exit code, or no outcome and the code it died with."""
     kind, value = conn.recv()
     if kind == "exit":  # the fork server reaped it before it reported anything
         return None, value
-    return (kind, value), OUTCOME_EXIT_CODES[kind]
+    return value, exit_code(value)

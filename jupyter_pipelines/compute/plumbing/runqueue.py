@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Callable, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 
 class Runnable(Protocol):
@@ -27,7 +28,7 @@ class RunQueue(Generic[J]):
     start strictly in order.
     """
 
-    def __init__(self, slots: int, name: str, start: Callable[[J], None] | None = None) -> None:
+    def __init__(self, slots: int, name: str, start: Callable[[J], object] | None = None) -> None:
         self.free = max(1, slots)
         self.name = name
         self.waiting: deque[J] = deque()

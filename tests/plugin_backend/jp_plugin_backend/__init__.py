@@ -1,6 +1,7 @@
 """A third-party compute backend: runs nothing, reports success at once (for tests)."""
 from jupyter_pipelines.compute.base import ComputeBackend, JobResult
 from jupyter_pipelines.fields import Field
+from jupyter_pipelines.statuses import JobStatus
 
 
 class EchoCompute(ComputeBackend):
@@ -16,7 +17,7 @@ class EchoCompute(ComputeBackend):
         with open(job.log_path, "a") as log:
             log.write(f"{self.config['greeting']} from {job.node}\n")
         callbacks.started(None, None)
-        callbacks.finished(JobResult("success", exit_code=0))
+        callbacks.finished(JobResult(JobStatus.SUCCESS, exit_code=0))
         return self
 
     def cancel(self):
