@@ -18,6 +18,10 @@ export PATH="$PWD/.venv-test/bin:$PATH"
 echo "== side panel: lint and unit tests"
 (cd labextension && jlpm install && jlpm lint:check && jlpm test)
 
+echo "== python: ruff and mypy"
+.venv-test/bin/ruff check jupyter_pipelines tests benchmarks
+.venv-test/bin/mypy jupyter_pipelines
+
 echo "== python: unit, server, widgets, export, backends, browser"
 mkdir -p test-artifacts
 exec .venv-test/bin/pytest tests -p no:cacheprovider -ra "$@"
