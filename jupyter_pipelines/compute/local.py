@@ -26,7 +26,7 @@ import fsspec
 from ..fields import Field
 from ..paths import Context
 from ..runner.contracts import JobOutcome
-from ..runner.imports import filesystem_modules, modules_of
+from ..runner.imports import JobImports, filesystem_modules, modules_of
 from ..runner.tree import is_running, kill_tree
 from ..statuses import JobStatus
 from .base import ComputeBackend, Job, JobCallbacks, JobHandle, JobResult, canceled, failed, job_result
@@ -151,16 +151,7 @@ class LocalCompute(ComputeBackend):
         self.queue: RunQueue[LocalJob] = RunQueue(workers, "local", start=lambda job: self.pool.submit(job.run))
         self.running: set[LocalJob] = set()
         self.lock = threading.Lock()
-        self._modules: dict[tuple[str, str | None, str | None], list[str]] = {}
-
-    def modules(self, spec: Mapping[str, Any]) -> list[str]:
-        """The modules a job imports: its operation's, and those of the filesystems it reads and writes."""
-        protocols = ((spec.get("storage") or {}).get("protocol"), (spec.get("artifact") or {}).get("protocol"))
-        key = (spec.get("source") or "", *protocols)
-        found = self._modules.get(key)
-        if found is None:
-            found = self._modules[key] = [*filesystem_modules(protocols), *modules_of(spec.get("source"))]
-        return found
+        self.modules = JobImports()
 
     def prepare(self, sources: Sequence[str], protocols: Sequence[str] = ()) -> None:
         self.forkserver.warm([*filesystem_modules(protocols), *(m for source in sources for m in modules_of(source))])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 #: A dotted module name, as the fork server accepts it.
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
@@ -57,3 +58,19 @@ def filesystem_modules(protocols: Iterable[str | None]) -> list[str]:
         if module and not module.startswith("fsspec.") and MODULE_NAME.match(module):
             found[module] = None
     return list(found)
+
+
+class JobImports:
+    """The modules a job imports — its operation's and its filesystems' — worked out once per
+    source and pair of protocols (the same operation runs many times)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str | None, str | None], list[str]] = {}
+
+    def __call__(self, spec: Mapping[str, Any]) -> list[str]:
+        protocols = ((spec.get("storage") or {}).get("protocol"), (spec.get("artifact") or {}).get("protocol"))
+        key = (spec.get("source") or "", *protocols)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = [*filesystem_modules(protocols), *modules_of(spec.get("source"))]
+        return found

@@ -32,7 +32,7 @@ from typing import Any
 from distributed import WorkerPlugin, get_worker
 
 from ...runner.contracts import JobOutcome
-from ...runner.imports import filesystem_modules, modules_of
+from ...runner.imports import JobImports
 from ...runner.tree import kill_tree, start_time
 from ..base import Reported
 from .forkserver import ForkServer, Stopped, read_outcome
@@ -58,7 +58,7 @@ class JobsPlugin(WorkerPlugin):
         self.forkservers: dict[tuple[str, ...], ForkServer] = {}
         self.running: dict[str, dict[str, Any]] = {}  # job id -> {"pid": int | None, "canceled": bool}
         self.canceled_early: dict[str, float] = {}  # job id -> when it was canceled
-        self.modules: dict[tuple[str, str | None, str | None], list[str]] = {}
+        self.job_modules = JobImports()
         self.closed = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -91,14 +91,6 @@ class JobsPlugin(WorkerPlugin):
                 server = self.forkservers[preload] = ForkServer(preload, start=True)
             return server
 
-    def job_modules(self, spec: dict[str, Any]) -> list[str]:
-        """The modules a job imports: its operation's and its filesystems'."""
-        protocols = ((spec.get("storage") or {}).get("protocol"), (spec.get("artifact") or {}).get("protocol"))
-        key = (spec.get("source") or "", *protocols)
-        found = self.modules.get(key)
-        if found is None:
-            found = self.modules[key] = [*filesystem_modules(protocols), *modules_of(spec.get("source"))]
-        return found
 
     def warm(self, preload: tuple[str, ...], modules: Iterable[str]) -> None:
         self.forkserver(preload).warm(modules)
