@@ -52,6 +52,21 @@ and forgotten: give them again when an execution reads the artifact
 """
 
 
+def backend_arguments(sub: argparse.ArgumentParser, kind: str) -> None:
+    """``--compute``/``--storage`` and its repeatable ``--…-config KEY=VALUE``."""
+    sub.add_argument(f"--{kind}", default=None, metavar="BACKEND", help=f"{kind} backend (default: local)")
+    sub.add_argument(f"--{kind}-config", action="append", metavar="KEY=VALUE",
+                     help=f"a field of the {kind} backend's configuration (repeat for more)")
+
+
+def secret_arguments(sub: argparse.ArgumentParser, config_help: str, credentials_help: str) -> None:
+    """Where settings and secrets come from: files, and environment variables (never the command line)."""
+    sub.add_argument("--config", metavar="FILE", help=config_help)
+    sub.add_argument("--credentials", metavar="FILE", help=credentials_help)
+    sub.add_argument("--secret-env", action="append", metavar="FIELD=ENVVAR",
+                     help="take a secret from an environment variable (repeat for more)")
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="jupyter pipelines", description=DESCRIPTION,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,18 +93,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--pipeline", help="which pipeline, when the file defines several")
     sub.add_argument("--name", default="", help="execution name (made unique: NAME_2, NAME_3, ...)")
     sub.add_argument("--debug", action="store_true", help="debug mode: allow re-running with edited operations")
-    sub.add_argument("--compute", default=None, metavar="BACKEND", help="compute backend (default: local)")
-    sub.add_argument("--storage", default=None, metavar="BACKEND", help="storage backend (default: local)")
-    sub.add_argument("--compute-config", action="append", metavar="KEY=VALUE",
-                     help="a field of the compute backend's configuration (repeat for more)")
-    sub.add_argument("--storage-config", action="append", metavar="KEY=VALUE",
-                     help="a field of the storage backend's configuration (repeat for more)")
+    backend_arguments(sub, "compute")
+    backend_arguments(sub, "storage")
     sub.add_argument("--param", action="append", metavar="OP.ATTR=VALUE",
                      help="override an operation's attribute (repeat for more)")
-    sub.add_argument("--config", metavar="FILE", help="JSON or YAML file with compute, storage, params, credentials")
-    sub.add_argument("--credentials", metavar="FILE", help="JSON or YAML file: credentials per input artifact")
-    sub.add_argument("--secret-env", action="append", metavar="FIELD=ENVVAR",
-                     help="take a secret from an environment variable (repeat for more)")
+    secret_arguments(sub, "JSON or YAML file with compute, storage, params, credentials",
+                     "JSON or YAML file: credentials per input artifact")
     sub.add_argument("--save", action="store_true", help="save these (non-secret) settings for the pipeline")
 
     sub = command("list", commands.list_, "list executions, newest first", project="filter")
@@ -135,13 +144,9 @@ def parser() -> argparse.ArgumentParser:
                   project="artifact", epilog=UPLOAD_EPILOG)
     sub.add_argument("path", help="the local file")
     sub.add_argument("name", help="the artifact's name (replaces one of that name)")
-    sub.add_argument("--storage", default=None, metavar="BACKEND", help="storage backend (default: local)")
-    sub.add_argument("--storage-config", action="append", metavar="KEY=VALUE",
-                     help="a field of the storage backend's configuration (repeat for more)")
-    sub.add_argument("--config", metavar="FILE", help="JSON or YAML file; its storage section is used")
-    sub.add_argument("--credentials", metavar="FILE", help="JSON or YAML file with the storage's secret fields")
-    sub.add_argument("--secret-env", action="append", metavar="FIELD=ENVVAR",
-                     help="take a secret field from an environment variable (repeat for more)")
+    backend_arguments(sub, "storage")
+    secret_arguments(sub, "JSON or YAML file; its storage section is used",
+                     "JSON or YAML file with the storage's secret fields")
 
     command("resume", commands.resume,
             "finish executions interrupted by a crash of an embedded engine, and wait for them", project="filter")

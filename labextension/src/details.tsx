@@ -266,15 +266,12 @@ export function Details(props: {
           ×
         </button>
       </div>
-      <Actions
+      <ActionsAndNotices
         store={store}
         state={state}
         execution={e}
         onDelete={props.onDelete}
       />
-      {state.detailsError && <Alert kind="error">{state.detailsError}</Alert>}
-      {state.actionError && <Alert kind="error">{state.actionError}</Alert>}
-      {state.message && <Alert kind="info">{state.message}</Alert>}
       {e && (
         <>
           <Summary execution={e} now={now} />
@@ -357,8 +354,26 @@ export function Details(props: {
   );
 }
 
+/** The actions, then what the last of them (or loading the details) had to say. */
+export function ActionsAndNotices(props: {
+  store: PipelinesStore;
+  state: IState;
+  execution: IExecution | null;
+  onDelete: () => void;
+}): JSX.Element {
+  const { state } = props;
+  return (
+    <>
+      <Actions {...props} />
+      {state.detailsError && <Alert kind="error">{state.detailsError}</Alert>}
+      {state.actionError && <Alert kind="error">{state.actionError}</Alert>}
+      {state.message && <Alert kind="info">{state.message}</Alert>}
+    </>
+  );
+}
+
 /** Cancel, Re-run, Delete, Export. */
-export function Actions(props: {
+function Actions(props: {
   store: PipelinesStore;
   state: IState;
   execution: IExecution | null;

@@ -5,10 +5,10 @@
  */
 import * as React from 'react';
 
-import { Alert, Status } from './components';
+import { Status } from './components';
 import { useTrans } from './context';
 import {
-  Actions,
+  ActionsAndNotices,
   ExecutionGraph,
   SelectedArtifact,
   shownNode
@@ -107,15 +107,12 @@ export function ExecutionView(props: {
           {e ? formatDuration(liveDuration(e, now)) : ''}
         </span>
       </div>
-      <Actions
+      <ActionsAndNotices
         store={store}
         state={state}
         execution={e}
         onDelete={props.onDelete}
       />
-      {state.detailsError && <Alert kind="error">{state.detailsError}</Alert>}
-      {state.actionError && <Alert kind="error">{state.actionError}</Alert>}
-      {state.message && <Alert kind="info">{state.message}</Alert>}
       {e?.error && (
         <pre className="jp-pipelines-error jp-pipelines-execution-error">
           {e.error}
