@@ -21,6 +21,7 @@ RESULTS = os.path.join(HERE, "results")
 #: name -> (script, full arguments, quick arguments)
 BENCHMARKS = {
     "engine": ("bench_engine.py", ["--repeat", "3"], ["--repeat", "2"]),
+    "job_cost": ("bench_job_cost.py", [], ["--jobs", "100"]),
     "real": ("bench_real.py", ["--repeat", "3"], ["--repeat", "1"]),
     "startup": ("bench_startup.py", ["--repeat", "7"], ["--repeat", "3"]),
     "backends": ("bench_backends.py", ["--repeat", "2"], ["--repeat", "1"]),
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "export": ("bench_export.py", ["--repeat", "3"], ["--repeat", "1"]),
     "server": ("bench_server.py", [], []),
     "store": ("bench_store.py", [], ["--sizes", "1000,10000", "--samples", "100"]),
+    "browser": ("bench_browser.py", ["--repeat", "5"], ["--repeat", "2"]),
 }
 
 
@@ -49,6 +51,7 @@ def figure(name: str, *path: str) -> float | None:
 SUMMARY = [
     ("W1 per-operation overhead", "<= 2.5 ms", "engine", ("W1", "per_operation_s"), "ms"),
     ("W1 / fresh-python floor", "<= 0.5", "engine", ("W1", "ratio"), ""),
+    ("one W1 job: CPU of its process", "report", "job_cost", ("per_job", "job_process_cpu_ms"), "ms"),
     ("W2 wall / ideal (local)", "<= 1.15", "engine", ("W2", "ratio"), ""),
     ("W3 wall / floor", "<= 1.2", "engine", ("W3", "ratio"), ""),
     ("W5 digits, first run / one process", "<= 1.0", "real", ("W5_digits", "ratio_first"), ""),
@@ -62,6 +65,16 @@ SUMMARY = [
     ("store: list p99 at 100 000", "<= 50 ms", "store", ("100000 executions", "list_p99_ms"), "ms"),
     ("store: one p99 at 100 000", "<= 10 ms", "store", ("100000 executions", "one_p99_ms"), "ms"),
     ("store: submit p99 at 100 000", "<= 20 ms", "store", ("100000 executions", "submit_p99_ms"), "ms"),
+    ("print -> SSE client p95, idle", "<= 100 ms", "server", ("print_to_sse_idle", "p95_ms"), "ms"),
+    ("print -> SSE client p95, 20 running + 10 MB flood", "<= 100 ms", "server",
+     ("print_to_sse_20_running_and_a_10MB_flood", "p95_ms"), "ms"),
+    ("server CPU per idle event stream, % of a core", "<= 1", "server",
+     ("server_cpu_per_idle_stream", "percent_of_a_core"), ""),
+    ("print -> side panel DOM p95", "<= 250 ms", "browser", ("panel_print_to_dom", "p95_ms"), "ms"),
+    ("print -> notebook status view DOM p95", "<= 250 ms", "browser",
+     ("notebook_status_view_print_to_dom", "p95_ms"), "ms"),
+    ("200-operation graph in the panel, median", "<= 1000 ms", "browser",
+     ("panel_graph_200_operations_first_in_page", "dom_median_ms"), "ms"),
 ]
 
 
