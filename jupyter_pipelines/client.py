@@ -211,7 +211,7 @@ class RemoteApi(Api):
 
     def __init__(self, base_url: str, token: str = "") -> None:
         self.base_url = base_url.rstrip("/") + "/"
-        import requests
+        import requests  # a script that finds no server never imports requests (start-up)
 
         self.session = requests.Session()
         if token:
@@ -243,7 +243,7 @@ class RemoteApi(Api):
         return data
 
     def reachable(self) -> bool:
-        import requests
+        import requests  # a script that finds no server never imports requests (start-up)
 
         try:
             return self.session.get(self.url("backends"), timeout=3).status_code == 200
@@ -283,7 +283,7 @@ class RemoteApi(Api):
 
     def events(self, project: str, name: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Follow the SSE stream, reconnecting with Last-Event-ID until the execution ends."""
-        import requests
+        import requests  # a script that finds no server never imports requests (start-up)
 
         while True:
             headers = {"Last-Event-ID": str(after)} if after else {}
@@ -397,7 +397,7 @@ def _list_running_servers() -> Iterator[dict[str, Any]]:
     """What ``jupyter_server.serverapp.list_running_servers`` lists — the jpserver-*.json of live servers —
     without importing jupyter_server (0.9 s: a script that finds no server would wait that long)."""
     try:
-        from jupyter_core.paths import jupyter_runtime_dir
+        from jupyter_core.paths import jupyter_runtime_dir  # optional: absent outside a Jupyter install
     except ImportError:
         return
     folder = jupyter_runtime_dir()

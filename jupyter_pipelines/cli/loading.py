@@ -41,7 +41,7 @@ def load_pipelines(path: str, notes: IO[str] | None = None) -> dict[str, Pipelin
 
 
 def _read_notebook(path: str, skipped: list[str], notes: IO[str]) -> dict[str, Any]:
-    import nbformat
+    import nbformat  # only when the file is a notebook
 
     notebook = nbformat.read(path, as_version=4)
     namespace: dict[str, Any] = {"__name__": "__pipeline_notebook__"}

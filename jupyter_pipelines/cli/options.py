@@ -59,7 +59,7 @@ def read_file(path: str, what: str) -> Any:
         raise BadRequest(f"cannot read the {what} {path}: {error.strerror or error}") from None
     if path.lower().endswith((".yaml", ".yml")):
         try:
-            import yaml
+            import yaml  # optional: only for YAML files
         except ImportError:
             raise BadRequest(f"the {what} {path} is YAML, which needs PyYAML (pip install pyyaml); "
                              "or write it as JSON") from None

@@ -278,8 +278,8 @@ class DaskCompute(ComputeBackend):
         self._connect()
 
     def _connect(self) -> None:
-        import dask
-        from distributed import Client, LocalCluster
+        import dask  # the dask extra: imported only by a dask backend
+        from distributed import Client, LocalCluster  # the dask extra
 
         address = (self.config["scheduler"] or "").strip()
         try:
@@ -295,7 +295,7 @@ class DaskCompute(ComputeBackend):
         except (OSError, TimeoutError) as error:
             self.close()
             raise BadRequest(f"cannot connect to the Dask scheduler {address or '(LocalCluster)'}: {error}") from None
-        from .plumbing.daskworker import PLUGIN_NAME, JobsPlugin
+        from .plumbing.daskworker import PLUGIN_NAME, JobsPlugin  # imports distributed (the dask extra)
 
         try:
             self.client.register_plugin(JobsPlugin(), name=PLUGIN_NAME)
@@ -313,7 +313,7 @@ class DaskCompute(ComputeBackend):
         """Have every worker's fork server import the operations' modules ahead (not waited for)."""
         if not self.config["forkserver"] or self.client is None:
             return
-        from .plumbing.daskworker import warm_on_worker
+        from .plumbing.daskworker import warm_on_worker  # imports distributed (the dask extra)
 
         modules = [*filesystem_modules(protocols), *(module for source in sources for module in modules_of(source))]
         if modules:
@@ -340,7 +340,7 @@ class DaskCompute(ComputeBackend):
                 self.jobs[handle.id] = handle
         key = f"jupyter-pipelines-{handles[0].job.node}-{uuid.uuid4().hex}"
         chain = [(handle.id, dict(handle.job.spec)) for handle in handles]
-        from .plumbing.daskworker import run_chain
+        from .plumbing.daskworker import run_chain  # imports distributed (the dask extra)
 
         task.future = self.client.submit(run_chain, chain, self.topic, self.preload, self.config["forkserver"],
                                          *futures.values(), key=key, pure=False, resources=self.resources or None)
@@ -350,7 +350,7 @@ class DaskCompute(ComputeBackend):
     def kill(self, job_id: str, worker: str | None) -> None:
         if self.client is None:
             return
-        from .plumbing.daskworker import cancel_on_worker
+        from .plumbing.daskworker import cancel_on_worker  # imports distributed (the dask extra)
 
         try:
             self.client.run(cancel_on_worker, job_id, workers=[worker] if worker else None, on_error="ignore")

@@ -101,7 +101,7 @@ def protocol_distribution(protocol: str) -> str | None:
     if protocol in PROTOCOL_TO_DISTRIBUTION:
         return PROTOCOL_TO_DISTRIBUTION[protocol]
     try:
-        import fsspec
+        import fsspec  # only for protocols not named in the table above
 
         top = fsspec.get_filesystem_class(protocol).__module__.split(".")[0]
     except (ImportError, ValueError):

@@ -422,7 +422,7 @@ def _side_effects(before: set[int]) -> str:
         names = sorted({thread.name for thread in threading.enumerate() if thread.ident in new}) or ["unnamed"]
         return f"started {len(new)} thread(s) that still run ({', '.join(names)[:200]})"
     try:
-        import psutil
+        import psutil  # only when a warmed import left processes (start-up)
 
         children = [child for child in psutil.Process().children() if child.status() != psutil.STATUS_ZOMBIE]
     except Exception:  # noqa: BLE001 - psutil missing or the process gone: look no further

@@ -46,7 +46,7 @@ _PROTOCOL_MODULES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs",
 def filesystem_modules(protocols: Iterable[str | None]) -> list[str]:
     """The modules that implement these fsspec protocols (``s3`` → ``s3fs``), those of fsspec itself left out."""
     try:
-        from fsspec.registry import known_implementations
+        from fsspec.registry import known_implementations  # fsspec is the runner's only dependency; loaded when needed
     except ImportError:  # pragma: no cover - fsspec is a dependency
         known_implementations = {}
     found: dict[str, None] = {}

@@ -186,8 +186,8 @@ def file_value_header(size: int) -> bytes:
     are that buffer, so a raw file becomes a value by streaming it after this header, and
     ``serialize.load`` gives the operation that buffer itself (no extra copy).
     """
-    import pickle
-    import struct
+    import pickle  # only for raw-file inputs
+    import struct  # only for raw-file inputs
 
     stream = pickle.dumps(pickle.PickleBuffer(bytearray(1)), protocol=5, buffer_callback=lambda _: False)
     return serialize.MAGIC + struct.pack("<3Q", 1, len(stream), size) + stream

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: a script, the engine and a job process often need none of it
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
 #: The environment variable that marks every process of a job (see ``job_cookie``).
 JOB_ENV = "JUPYTER_PIPELINES_JOB"
@@ -56,7 +56,7 @@ def start_time(pid: int) -> float | None:
     except FileNotFoundError:
         return None
     except (OSError, StopIteration, IndexError, ValueError):  # no /proc (not Linux)
-        import psutil
+        import psutil  # only where a process tree is walked (a job's start-up)
 
         try:
             return float(psutil.Process(pid).create_time())
@@ -79,7 +79,7 @@ def is_running(pid: int) -> bool:
         return False
     except OSError:  # no /proc (not Linux)
         pass
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
     try:
         return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
@@ -140,7 +140,7 @@ def end_descendants() -> None:
             os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return  # no child, so (as a subreaper) no descendant at all: the common case, and cheap
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
     me = psutil.Process()
     _kill(_stop_all(lambda: me.children(recursive=True)))
@@ -149,7 +149,7 @@ def end_descendants() -> None:
 def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
     """This user's live processes of a job: its process ``pid`` if ``alive``, those carrying its ``cookie``,
     and all their descendants."""
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
     uid = os.getuid()
     children: dict[int, list[psutil.Process]] = {}
@@ -171,7 +171,7 @@ def _job_processes(pid: int, alive: bool, cookie: str) -> list[psutil.Process]:
 
 
 def _carries(process: psutil.Process, cookie: str) -> bool:
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
     try:
         return bool(process.environ().get(JOB_ENV) == cookie)
@@ -181,7 +181,7 @@ def _carries(process: psutil.Process, cookie: str) -> bool:
 
 def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
     """SIGSTOP what ``find`` returns, and again what it returns then, until nothing new: all of it."""
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
     stopped: dict[int, psutil.Process] = {}
     while True:
@@ -197,7 +197,7 @@ def _stop_all(find: Callable[[], list[psutil.Process]]) -> list[psutil.Process]:
 
 
 def _kill(processes: list[psutil.Process]) -> None:
-    import psutil
+    import psutil  # only where a process tree is walked (a job's start-up)
 
     for process in processes:
         try:

@@ -42,7 +42,7 @@ DETACHED_STYLE = (
 
 def _cell() -> Any:
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # IPython only inside a kernel
     except ImportError:  # pragma: no cover - IPython comes with ipywidgets
         return None
     shell = get_ipython()
@@ -51,7 +51,7 @@ def _cell() -> Any:
 
 def _in_shell() -> bool:
     try:
-        from IPython.core.interactiveshell import InteractiveShell
+        from IPython.core.interactiveshell import InteractiveShell  # IPython only inside a kernel
     except ImportError:  # pragma: no cover
         return False
     return InteractiveShell.initialized()
@@ -61,7 +61,7 @@ def publish(bundle: dict[str, Any], display_id: str | None = None, update: bool 
     """Display (or update) a raw MIME bundle in the current IPython shell; nothing outside one."""
     if not _in_shell():
         return
-    from IPython.display import display
+    from IPython.display import display  # IPython only inside a kernel
 
     if update:
         display(bundle, raw=True, display_id=display_id, update=True)

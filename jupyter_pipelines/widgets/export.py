@@ -224,7 +224,7 @@ class ExportDialog(Shown):
 
     def start_download(self, result: dict[str, Any]) -> None:
         """Have the page download the built zip (once): a script through the ``Output`` widget, removed at once."""
-        from IPython.display import Javascript
+        from IPython.display import Javascript  # IPython only inside a kernel
 
         url = str(result["url"])
         fallback = self.download_url(url)
