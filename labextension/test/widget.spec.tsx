@@ -2,6 +2,8 @@
  * @jest-environment jsdom
  */
 import * as React from 'react';
+import { act } from 'react';
+import { createRoot } from 'react-dom/client';
 
 import { englishTrans } from '../src/i18n';
 import {
@@ -89,5 +91,52 @@ describe('notebook graph widget', () => {
     click(a);
     expect(selected).toEqual(['a']);
     view.unmount();
+  });
+
+  it('draws changes that arrive before React renders once, in their last state', () => {
+    // Why a page may never draw a short job as running (tests/browser/conftest.py,
+    // assert_drawn_forward): its running and success events reach the view together.
+    const container = document.createElement('div');
+    document.body.appendChild(container);
+    const root = createRoot(container);
+    const draw = (a: string) =>
+      root.render(
+        <GraphWidget
+          traits={{
+            graph,
+            states: { a: { status: a }, b: { status: 'pending' } },
+            now: '',
+            selected: '',
+            height: 200
+          }}
+          trans={englishTrans}
+          onSelect={() => undefined}
+        />
+      );
+    act(() => draw('pending'));
+    // every value data-status took, from the mutation records (not read lazily)
+    const drawn: string[] = [];
+    const observer = new MutationObserver(records => {
+      for (const record of records) {
+        drawn.push(record.oldValue ?? '');
+      }
+    });
+    const node = () => container.querySelector('[data-node="a"]')!;
+    observer.observe(node(), {
+      attributes: true,
+      attributeOldValue: true,
+      attributeFilter: ['data-status']
+    });
+    act(() => {
+      draw('running');
+      draw('success');
+    });
+    return Promise.resolve().then(() => {
+      observer.disconnect();
+      drawn.push(node().getAttribute('data-status')!);
+      expect(drawn).toEqual(['pending', 'success']);
+      act(() => root.unmount());
+      container.remove();
+    });
   });
 });
