@@ -73,7 +73,6 @@ CHROMIUM_ARGS = [
     "--metrics-recording-only",
 ]
 FINAL = ("success", "failed", "canceled")
-FORWARD = ["pending", "queued", "running", "success"]  # the order of a job's statuses in a run
 SERVER_START_TIMEOUT = 120
 
 
@@ -414,9 +413,9 @@ def page(open_lab: Callable[..., Any]) -> Any:
     return open_lab()
 
 
-def assert_drawn_forward(seen: dict[str, list[str]], record: dict[str, Any], ops: Iterable[str]) -> None:
-    """The statuses a page drew for each operation of ``record`` went forward and ended in success, and
-    one that ran for a second was drawn running.
+def assert_drawn_to_success(seen: dict[str, list[str]], record: dict[str, Any], ops: Iterable[str]) -> None:
+    """The statuses a page drew for each operation of ``record`` ended in success, and one that ran for a
+    second was drawn running.
 
     A page draws a state when React next renders, and React batches the changes that arrive before it
     does: an operation that ran for milliseconds (with its imports warm) may go from pending to success
@@ -427,6 +426,6 @@ def assert_drawn_forward(seen: dict[str, list[str]], record: dict[str, Any], ops
 
     ran = {job["op"]: seconds_between(job.get("started"), job.get("ended")) or 0.0 for job in record["jobs"]}
     for op in ops:
-        assert seen[op][-1] == "success" and seen[op] == sorted(seen[op], key=FORWARD.index), (op, seen)
+        assert seen[op][-1] == "success" and not {"failed", "canceled", "skipped"} & set(seen[op]), (op, seen)
         if ran.get(op, 0.0) >= 1.0:
             assert "running" in seen[op], (op, ran, seen)
