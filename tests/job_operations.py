@@ -1,5 +1,5 @@
 """Operations shared by the engine and backend tests (top level, so they are captured as source),
-and helpers that follow the processes the ``daemons`` operation leaves."""
+helpers that follow the processes the ``daemons`` operation leaves, and one that plants a link at a log."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from polling import wait_until
+from polling import WAIT, gone, wait_until
 
 from jupyter_pipelines import operation
 
@@ -164,3 +164,23 @@ def kill_recorded(folder: str) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def cancel_kills_its_daemons(ex, folder: str) -> None:
+    """Cancel ``ex``, running ``daemons(folder=folder, linger=True)``: every process its job started dies
+    (also those that left its session), and it ends canceled."""
+    try:
+        pids = daemon_pids(folder)
+        assert not any(gone(pid) for pid in pids.values())
+        ex.cancel()
+        wait_until(lambda: all(gone(pid) for pid in pids.values()), what="every process of the job to die")
+        assert ex.wait(WAIT).status == "canceled"
+    finally:
+        kill_recorded(folder)
+
+
+def plant_link(path: str, target) -> None:
+    """A symbolic link at ``path`` (a log's) to ``target``, a file outside the data dir."""
+    target.write_text("precious\n")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.symlink(target, path)

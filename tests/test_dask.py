@@ -16,13 +16,13 @@ distributed = pytest.importorskip("distributed")
 
 from job_operations import (  # noqa: E402
     broken,
+    cancel_kills_its_daemons,
     chatty,
-    daemon_pids,
     daemons,
     join2,
-    kill_recorded,
     numbers,
     parity,
+    plant_link,
     start,
     total,
     tree,
@@ -387,10 +387,7 @@ def test_owned_local_cluster(make_engine, tmp_path) -> None:
 def test_a_symlink_at_a_log_path_fails_the_job_and_is_not_followed(make_engine, dask_compute, tmp_path) -> None:
     engine = make_engine()
     outside = tmp_path / "outside.txt"
-    outside.write_text("precious\n")
-    log = engine.log_path("default", "linked", "numbers", 1)
-    os.makedirs(os.path.dirname(log))
-    os.symlink(outside, log)
+    plant_link(engine.log_path("default", "linked", "numbers", 1), outside)
     with Pipeline("linked") as p:
         numbers(n=3)  # prints a line
     ex = p.run(name="linked", compute=dask_compute, wait=True)
@@ -406,15 +403,7 @@ def test_cancel_kills_daemons_that_left_the_job_session(make_engine, dask_comput
     with Pipeline("daemons") as p:
         daemons(folder=str(tmp_path), linger=True)
     compute = {"backend": "dask", "config": {**dask_compute["config"], "forkserver": forkserver}}
-    ex = p.run(name="lingering", compute=compute)
-    try:
-        pids = daemon_pids(str(tmp_path))
-        assert not any(gone(pid) for pid in pids.values())
-        ex.cancel()
-        wait_until(lambda: all(gone(pid) for pid in pids.values()), what="every process of the job to die")
-        assert ex.wait(WAIT).status == "canceled"
-    finally:
-        kill_recorded(str(tmp_path))
+    cancel_kills_its_daemons(p.run(name="lingering", compute=compute), str(tmp_path))
 
 
 @pytest.mark.parametrize("forkserver", [True, False])

@@ -5,20 +5,13 @@ import os
 import stat
 
 import pytest
-from job_operations import numbers
+from job_operations import numbers, plant_link
 
 from jupyter_pipelines import Pipeline
 from jupyter_pipelines.engine.manager import read_chunk, read_log
 from jupyter_pipelines.errors import Conflict
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def plant_link(path: str, target) -> None:
-    """A symbolic link at ``path`` (a log's) to ``target``, a file outside the data dir."""
-    target.write_text("precious\n")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    os.symlink(target, path)
 
 
 def test_a_symlink_at_a_log_path_fails_the_job_and_is_not_followed(engine, tmp_path) -> None:

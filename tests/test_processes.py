@@ -6,8 +6,8 @@ import os
 import signal
 
 import pytest
-from job_operations import daemon_pids, daemons, kill_recorded
-from polling import WAIT, gone, wait_until
+from job_operations import cancel_kills_its_daemons, daemon_pids, daemons, kill_recorded
+from polling import gone, wait_until
 
 from jupyter_pipelines import Pipeline
 from jupyter_pipelines.compute.plumbing.forkserver import ForkServer
@@ -19,15 +19,7 @@ pytestmark = pytest.mark.timeout(120)
 def test_cancel_kills_daemons_that_left_the_job_session(engine, tmp_path) -> None:
     with Pipeline("daemons") as p:
         daemons(folder=str(tmp_path), linger=True)
-    ex = p.run(name="lingering")
-    try:
-        pids = daemon_pids(str(tmp_path))
-        assert not any(gone(pid) for pid in pids.values())
-        ex.cancel()
-        wait_until(lambda: all(gone(pid) for pid in pids.values()), what="every process of the job to die")
-        assert ex.wait(WAIT).status == "canceled"
-    finally:
-        kill_recorded(str(tmp_path))
+    cancel_kills_its_daemons(p.run(name="lingering"), str(tmp_path))
 
 
 def test_what_a_successful_job_left_running_is_ended(engine, tmp_path) -> None:

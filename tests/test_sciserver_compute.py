@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from job_operations import numbers, parity, total
+from job_operations import numbers, parity, plant_link, total
 from polling import WAIT, wait_until
 from sciserver_standin import SciServerStandin, enable_compute  # noqa: E402
 
@@ -178,10 +178,7 @@ def test_missing_credentials_are_a_bad_request(make_engine, standin) -> None:
 def test_a_symlink_at_a_log_path_fails_the_job_and_is_not_followed(make_engine, choices, tmp_path) -> None:
     engine = make_engine()
     outside = tmp_path / "outside.txt"
-    outside.write_text("precious\n")
-    log = engine.log_path("default", "linked", "numbers", 1)
-    os.makedirs(os.path.dirname(log))
-    os.symlink(outside, log)
+    plant_link(engine.log_path("default", "linked", "numbers", 1), outside)
     with Pipeline("linked") as p:
         numbers(n=3)  # prints a line
     ex = p.run(name="linked", wait=True, **choices)

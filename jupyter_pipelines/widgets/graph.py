@@ -83,9 +83,6 @@ class PipelineGraph(w.DOMWidget):
         """The graph of ``pipeline`` (before any run: every node pending)."""
         return cls(graph=pipeline_graph(pipeline), **traits)
 
-    def show_pipeline(self, pipeline: Pipeline) -> None:
-        self.graph = pipeline_graph(pipeline)
-
     def update_states(self, jobs: Iterable[Mapping[str, Any]], now: str | None = None) -> bool:
         """Colour the nodes after ``jobs`` (an execution's); True when something changed."""
         states = node_states(jobs)

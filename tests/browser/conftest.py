@@ -53,6 +53,7 @@ import pytest
 import requests
 
 import jupyter_pipelines
+from jupyter_pipelines.store.models import seconds_between
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -422,8 +423,6 @@ def assert_drawn_to_success(seen: dict[str, list[str]], record: dict[str, Any], 
     in one render when its two events arrive together, so only a longer one must have been drawn
     running (labextension/test/widget.spec.tsx shows the batching itself).
     """
-    from jupyter_pipelines.store.models import seconds_between
-
     ran = {job["op"]: seconds_between(job.get("started"), job.get("ended")) or 0.0 for job in record["jobs"]}
     for op in ops:
         assert seen[op][-1] == "success" and not {"failed", "canceled", "skipped"} & set(seen[op]), (op, seen)

@@ -204,24 +204,35 @@ HOLD_CELLS = [
 ]
 
 
-def test_a_held_operation_is_drawn_running_then_success_live(
-        jupyterlab: LabServer, open_lab: Callable[..., Any], shutdown_kernels: None) -> None:
+def run_held(jupyterlab: LabServer, open_lab: Callable[..., Any], watch: bool = False) -> tuple[Any, str, Any, Any]:
+    """A notebook of :data:`HOLD_CELLS` whose first three cells ran: its page, the execution's name, the
+    file that releases ``hold``, and the live view, once it draws ``hold`` running (``watch``: with
+    :data:`WATCH_NODES` recording from before the run)."""
     from playwright.sync_api import expect
 
     name = f"held-{uuid.uuid4().hex[:6]}"
     release = jupyterlab.root / f"release-{name}"
     notebook = write_notebook(jupyterlab, f"{name}.ipynb",
                               [c.replace("{path}", str(release)).replace("{name}", name) for c in HOLD_CELLS])
-    page = open_lab(f"lab/tree/{notebook}?reset")
+    page = open_lab(f"lab/tree/{notebook}?reset")  # ?reset: no tab of an earlier test
     wait_for_kernel(page)
-    page.evaluate(WATCH_NODES)
+    if watch:
+        page.evaluate(WATCH_NODES)
     for index in range(3):
         run_cell(page, index)
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
-    view = cell.locator(VIEW)
+    view = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(VIEW)
     view.wait_for(state="visible", timeout=DIALOG_TIMEOUT)
-    hold = view.locator('.jp-pipelines-gnode[data-node="hold"]')
-    expect(hold).to_have_attribute("data-status", "running", timeout=RUN_TIMEOUT)
+    expect(view.locator('.jp-pipelines-gnode[data-node="hold"]')).to_have_attribute(
+        "data-status", "running", timeout=RUN_TIMEOUT)
+    return page, name, release, view
+
+
+def test_a_held_operation_is_drawn_running_then_success_live(
+        jupyterlab: LabServer, open_lab: Callable[..., Any], shutdown_kernels: None) -> None:
+    from playwright.sync_api import expect
+
+    page, name, release, view = run_held(jupyterlab, open_lab, watch=True)
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
     expect(view.locator('.jp-pipelines-gnode[data-node="done"]')).not_to_have_attribute("data-status", "success")
     page.mouse.move(1400, 880)
     screenshot(page, "notebook-views-running", locator=cell)
@@ -238,18 +249,8 @@ def test_kernel_restart_leaves_an_honest_view_and_get_reattaches(
         jupyterlab: LabServer, open_lab: Callable[..., Any], shutdown_kernels: None) -> None:
     from playwright.sync_api import expect
 
-    name = f"held-{uuid.uuid4().hex[:6]}"
-    release = jupyterlab.root / f"release-{name}"
-    notebook = write_notebook(jupyterlab, f"{name}.ipynb",
-                              [c.replace("{path}", str(release)).replace("{name}", name) for c in HOLD_CELLS])
-    page = open_lab(f"lab/tree/{notebook}?reset")  # ?reset: no tab of an earlier test
-    wait_for_kernel(page)
-    for index in range(3):
-        run_cell(page, index)
-    view = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(VIEW)
-    view.wait_for(state="visible", timeout=DIALOG_TIMEOUT)
+    page, name, release, view = run_held(jupyterlab, open_lab)
     hold = view.locator('.jp-pipelines-gnode[data-node="hold"]')
-    expect(hold).to_have_attribute("data-status", "running", timeout=RUN_TIMEOUT)
     cancel = view.locator("button.jp-pipelines-cancel")
     expect(cancel).to_be_visible()
     expect(view.locator(".jp-pipelines-detached-note")).to_be_hidden()
